@@ -1,0 +1,191 @@
+"""``ConfigDict``: a dict that only holds keys a default configuration defines."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from hyrax.config.schema import TableSpec
+from hyrax.errors import ConfigKeyError, ConfigTypeError, did_you_mean
+
+
+class ConfigDict(dict):
+    """One table of the Hyrax configuration, checked against its defaults.
+
+    Reading or assigning a key that no default configuration defines raises
+    :class:`~hyrax.errors.ConfigKeyError` naming the table and the closest valid key; assigning a
+    value of a type the key does not accept raises :class:`~hyrax.errors.ConfigTypeError`. When
+    ``general.dev_mode`` is true both become warnings. Tables marked ``[open]`` in the defaults take
+    any key.
+
+    Parameters
+    ----------
+    values : mapping
+        The table's values; nested mappings become nested ``ConfigDict`` tables.
+    spec : TableSpec
+        What the table accepts.
+    table_name : str
+        Dotted name of the table (``"train"``, ``"optimizer.kwargs"``); empty for the root.
+    lenient : callable returning bool, optional
+        Tells whether errors should only warn (``general.dev_mode``).
+
+    Examples
+    --------
+    >>> from hyrax.config import load_config
+    >>> config = load_config()
+    >>> config["train"]["epochs"] = 3
+    >>> config["train"]["epoch"]
+    Traceback (most recent call last):
+    ...
+    hyrax.errors.ConfigKeyError: Config table [train] has no key 'epoch'. Did you mean `epochs`? ...
+    """
+
+    def __init__(
+        self,
+        values: Mapping,
+        spec: TableSpec,
+        table_name: str = "",
+        lenient: Callable[[], bool] | None = None,
+    ):
+        super().__init__()
+        self.spec = spec
+        self.table_name = table_name
+        self._lenient = lenient or (lambda: False)
+        for key, value in values.items():
+            self[key] = value
+
+    def _child_name(self, key: str) -> str:
+        return f"{self.table_name}.{key}" if self.table_name else key
+
+    def _where(self) -> str:
+        return f"Config table [{self.table_name}]" if self.table_name else "The configuration"
+
+    def _fail(self, error: Exception) -> None:
+        if self._lenient():
+            warnings.warn(f"{error} (general.dev_mode is true, so this is only a warning)", stacklevel=3)
+        else:
+            raise error
+
+    def unknown_key_error(self, key: str, origin: str = "") -> ConfigKeyError:
+        """The error for ``key`` not being defined in this table (``origin`` names the file)."""
+        prefix = f"{origin}: " if origin else ""
+        valid = ", ".join(self.spec.names()) or "none"
+        return ConfigKeyError(
+            f"{prefix}{self._where()} has no key '{key}'.{did_you_mean(key, self.spec.names())} "
+            f"Valid keys: {valid}. A plug-in's keys are known once its package's default_config.toml "
+            f'is found: name the plug-in by its import path (name = "package.module.Class").',
+            file=origin or None,
+            key=self._child_name(key),
+        )
+
+    def check(self, key: str, value: Any, origin: str = "") -> bool:
+        """Check that ``key`` may hold ``value`` here.
+
+        Returns
+        -------
+        bool
+            False when it may not and ``general.dev_mode`` turned the error into a warning.
+        """
+        prefix = f"{origin}: " if origin else ""
+        if key in self.spec.tables:
+            if not isinstance(value, Mapping):
+                self._fail(
+                    ConfigTypeError(
+                        f"{prefix}'{self._child_name(key)}' is a table; got {value!r} instead.",
+                        file=origin or None,
+                        key=self._child_name(key),
+                    )
+                )
+                return False
+            return True
+        spec = self.spec.keys.get(key)
+        if spec is None:
+            if self.spec.open:
+                return True
+            self._fail(self.unknown_key_error(key, origin))
+            return False
+        if not spec.accepts(value):
+            self._fail(
+                ConfigTypeError(
+                    f"{prefix}The '{self._child_name(key)}' key must be {spec.describe_types()}. "
+                    f"Got {value!r} ({type(value).__name__}) instead. Default: {spec.default!r}.",
+                    file=origin or None,
+                    key=self._child_name(key),
+                )
+            )
+            return False
+        return True
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.check(key, value)
+        if isinstance(value, Mapping):
+            table_spec = self.spec.tables.get(key) or TableSpec(open=True)
+            value = ConfigDict(value, table_spec, self._child_name(key), self._lenient)
+        super().__setitem__(key, value)
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return super().__getitem__(key)
+        except KeyError:
+            raise self.unknown_key_error(key) from None
+
+    def update(self, other: Mapping = (), **kwargs: Any) -> None:  # type: ignore[override]
+        """Assign each key of ``other`` with the same checks as ``config[key] = value``."""
+        for key, value in dict(other, **kwargs).items():
+            self[key] = value
+
+    def setdefault(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        """Return ``self[key]``, assigning ``default`` first (with checks) when it is absent."""
+        if key not in self:
+            self[key] = default
+        return super().__getitem__(key)
+
+    def add_defaults(self, values: Mapping, spec: TableSpec) -> None:
+        """Learn a plug-in's keys: extend the spec and fill in defaults for keys not already set."""
+        self.spec.merge(spec)
+        for key, value in values.items():
+            if isinstance(value, Mapping):
+                if key not in self:
+                    self[key] = {}
+                self[key].add_defaults(value, spec.tables.get(key, TableSpec()))
+            elif key not in self:
+                self[key] = value
+
+    def set_dotted(self, dotted_key: str, value: Any) -> None:
+        """Assign ``value`` to a dotted key such as ``"train.epochs"``."""
+        *tables, key = dotted_key.split(".")
+        table = self
+        for name in tables:
+            table = table[name]
+        table[key] = value
+
+    def get_dotted(self, dotted_key: str) -> Any:
+        """Read a dotted key such as ``"train.epochs"``."""
+        value: Any = self
+        for name in dotted_key.split("."):
+            value = value[name]
+        return value
+
+    def to_dict(self) -> dict:
+        """A plain nested ``dict`` copy of the table."""
+        return {k: v.to_dict() if isinstance(v, ConfigDict) else v for k, v in self.items()}
+
+    def copy(self) -> ConfigDict:  # type: ignore[override]
+        """A deep copy, with the same spec."""
+        return ConfigDict(self.to_dict(), self.spec, self.table_name, self._lenient)
+
+    def __deepcopy__(self, memo: dict) -> ConfigDict:
+        return self.copy()
+
+    def __reduce__(self):
+        return (ConfigDict, (self.to_dict(), self.spec, self.table_name))
+
+    def describe(self, key: str) -> str:
+        """The comment that documents ``key`` in the default configuration."""
+        spec = self.spec.keys.get(key)
+        if spec is None:
+            if key in self.spec.tables:
+                return self.spec.tables[key].description
+            raise self.unknown_key_error(key)
+        return spec.description

@@ -1,0 +1,256 @@
+"""Builds the configuration from its layers and writes it back out.
+
+The layers, each overriding the one before:
+
+1. Hyrax's ``hyrax_default_config.toml``;
+2. the ``default_config.toml`` beside the ``__init__.py`` of every external package named by a dotted
+   ``name = "package.module.Class"`` anywhere in the configuration, or announced in the
+   ``hyrax.plugins`` entry-point group;
+3. the user's file (``hyrax <verb> -c file.toml`` or ``Hyrax(config_file=...)``);
+4. runtime changes (``h.set_config("train.epochs", 3)`` or ``h.config["train"]["epochs"] = 3``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.items import Table
+
+from hyrax.config.config_dict import ConfigDict
+from hyrax.config.schema import TableSpec, spec_from_document
+from hyrax.errors import ConfigError, ConfigParseError
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "hyrax_default_config.toml"
+PLUGIN_DEFAULT_CONFIG_NAME = "default_config.toml"
+RUNTIME_CONFIG_NAME = "runtime_config.toml"
+
+
+class ConfigFileNotFoundError(ConfigError, FileNotFoundError):
+    """A configuration file named by the user does not exist."""
+
+
+def read_toml(path: str | os.PathLike) -> tomlkit.TOMLDocument:
+    """Parse a TOML file, turning failures into errors that name the file, line and column.
+
+    Raises
+    ------
+    ConfigFileNotFoundError
+        When the file does not exist.
+    ConfigParseError
+        When the file is not valid TOML.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigFileNotFoundError(
+            f"Config file not found: {path}. Check the path (it is read relative to {Path.cwd()}).",
+            file=str(path),
+        )
+    text = path.read_text(encoding="utf-8")
+    try:
+        return tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as error:
+        reason = re.sub(r"\s+at line \d+ col \d+$", "", str(error))
+        raise ConfigParseError(str(path), error.line, error.col, reason) from None
+
+
+def iter_dotted_names(values: Mapping) -> Iterator[str]:
+    """Yield every ``name = "a.b.C"`` value in a nested mapping."""
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            yield from iter_dotted_names(value)
+        elif key == "name" and isinstance(value, str) and "." in value:
+            yield value
+
+
+def plugin_default_config_path(dotted_name: str) -> Path | None:
+    """The ``default_config.toml`` of the top-level package of ``dotted_name``, if it has one.
+
+    The package is located without importing it.
+    """
+    package = dotted_name.split(".", 1)[0]
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / PLUGIN_DEFAULT_CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _entry_point_packages() -> list[str]:
+    from importlib.metadata import entry_points
+
+    return [entry_point.value.split(":")[0] for entry_point in entry_points(group="hyrax.plugins")]
+
+
+def _merge_documents(target: tomlkit.TOMLDocument | Table, source: Mapping) -> None:
+    """Copy ``source``'s tables and keys into ``target``, keeping ``source``'s comments."""
+    for key, value in source.items():
+        if isinstance(value, Mapping) and key in target and isinstance(target[key], Mapping):
+            _merge_documents(target[key], value)
+        else:
+            target[key] = value
+
+
+class ConfigManager:
+    """Merges the configuration layers into one checked :class:`ConfigDict`.
+
+    Parameters
+    ----------
+    config_file : path, optional
+        The user's TOML file. Relative paths inside it are resolved against its folder.
+    runtime_config : mapping, optional
+        Nested overrides applied last, as if set with ``config[...] = value``.
+
+    Attributes
+    ----------
+    config : ConfigDict
+        The merged configuration.
+    """
+
+    def __init__(self, config_file: str | os.PathLike | None = None, runtime_config: Mapping | None = None):
+        self.config_file = Path(config_file).resolve() if config_file else None
+        self.defaults = read_toml(DEFAULT_CONFIG_PATH)
+        self.spec: TableSpec = spec_from_document(self.defaults)
+        self.plugin_config_files: list[Path] = []
+        user = read_toml(self.config_file).unwrap() if self.config_file else {}
+        runtime = dict(runtime_config or {})
+
+        self.config = ConfigDict({}, self.spec, lenient=self._dev_mode)
+        self._dev_mode_hint = bool(
+            runtime.get("general", {}).get("dev_mode", user.get("general", {}).get("dev_mode", False))
+        )
+        self._apply(self.config, self.defaults.unwrap(), origin=str(DEFAULT_CONFIG_PATH), base_dir=Path.cwd())
+        names = [*_entry_point_packages(), *iter_dotted_names(self.config)]
+        for name in [*names, *iter_dotted_names(user), *iter_dotted_names(runtime)]:
+            self._add_plugin_defaults(name, override=True)
+        if self.config_file:
+            self._apply(self.config, user, origin=str(self.config_file), base_dir=self.config_file.parent)
+        self._apply(self.config, runtime, origin="runtime configuration", base_dir=Path.cwd())
+        self._dev_mode_hint = False
+
+    def _dev_mode(self) -> bool:
+        general = dict.get(self.config, "general", {})
+        return self._dev_mode_hint or bool(dict.get(general, "dev_mode", False))
+
+    def _add_plugin_defaults(self, dotted_name: str, override: bool) -> None:
+        path = plugin_default_config_path(dotted_name)
+        if path is None or path in self.plugin_config_files:
+            return
+        self.plugin_config_files.append(path)
+        document = read_toml(path)
+        spec = spec_from_document(document)
+        _merge_documents(self.defaults, document)
+        if override:
+            self.config.add_defaults({}, spec)
+            self._apply(self.config, document.unwrap(), origin=str(path), base_dir=path.parent)
+        else:
+            self.config.add_defaults(document.unwrap(), spec)
+
+    def refresh_plugins(self) -> None:
+        """Learn the keys of plug-ins named in the configuration since it was loaded.
+
+        Their defaults fill in only keys that are not set yet, so runtime changes are kept.
+        """
+        for name in list(iter_dotted_names(self.config)):
+            self._add_plugin_defaults(name, override=False)
+
+    def _apply(self, table: ConfigDict, values: Mapping, origin: str, base_dir: Path) -> None:
+        # "general" first, so that a user's dev_mode applies to the checks of every other table.
+        for key in sorted(values, key=lambda name: name != "general"):
+            value = values[key]
+            if not table.check(key, value, origin):
+                dict.__setitem__(table, key, value)
+                continue
+            if isinstance(value, Mapping) and not table.spec.open:
+                if key not in table:
+                    table[key] = {}
+                self._apply(table[key], value, origin, base_dir)
+                continue
+            key_spec = table.spec.keys.get(key)
+            if key_spec is not None and key_spec.is_path and isinstance(value, str) and value:
+                value = resolve_path(value, base_dir)
+            table[key] = value
+
+    def write_runtime_config(self, directory: str | os.PathLike, header: str = "") -> Path:
+        """Write the merged configuration, with the defaults' comments, as ``runtime_config.toml``.
+
+        Secret values (passwords, tokens) are replaced by their defaults.
+
+        Parameters
+        ----------
+        directory : path
+            Folder to write into.
+        header : str
+            A comment line to put at the top of the file.
+
+        Returns
+        -------
+        Path
+            The file written.
+        """
+        stamp = datetime.datetime.now().isoformat(timespec="seconds")
+        preamble = f"# {header} Written {stamp}.\n".replace("# # ", "# ")
+        document = tomlkit.parse(preamble + self.defaults.as_string())
+        _fill_document(document, self.config)
+        path = Path(directory) / RUNTIME_CONFIG_NAME
+        temporary = path.with_suffix(".toml.tmp")
+        temporary.write_text(tomlkit.dumps(document), encoding="utf-8")
+        os.replace(temporary, path)
+        return path
+
+
+def _fill_document(target: Any, table: ConfigDict) -> None:
+    for key, value in table.items():
+        if isinstance(value, ConfigDict):
+            if key not in target:
+                target[key] = tomlkit.table()
+            _fill_document(target[key], value)
+            continue
+        key_spec = table.spec.keys.get(key)
+        if key_spec is not None and key_spec.secret:
+            continue
+        if key in target and _plain(target[key]) == value:
+            continue
+        target[key] = value
+
+
+def _plain(value: Any) -> Any:
+    return value.unwrap() if hasattr(value, "unwrap") else value
+
+
+def resolve_path(value: str, base_dir: Path) -> str:
+    """Expand ``~`` and make ``value`` absolute relative to ``base_dir``."""
+    expanded = os.path.expanduser(value)
+    if os.path.isabs(expanded) or "://" in expanded:
+        return expanded
+    return os.path.normpath(os.path.join(base_dir, expanded))
+
+
+def load_config(config_file: str | os.PathLike | None = None, **runtime_config: Any) -> ConfigDict:
+    """Build and return the merged configuration.
+
+    Parameters
+    ----------
+    config_file : path, optional
+        A user configuration file.
+    **runtime_config
+        Tables of overrides, e.g. ``train={"epochs": 3}``.
+
+    Returns
+    -------
+    ConfigDict
+        The checked configuration.
+    """
+    return ConfigManager(config_file, runtime_config).config

@@ -1,0 +1,209 @@
+"""What each configuration key accepts, read from the comments of a default configuration file.
+
+A default file gives every key a default value and a comment. The types a key accepts follow from its
+default (an int key accepts ints, a float key ints and floats, ...) unless the comment begins with a
+tag in square brackets that lists them, e.g. ``# [path|false] Weights to load``. The tag words are:
+
+``str``, ``int``, ``float``, ``bool``, ``list``, ``table``, ``any``
+    Value types.
+``path``
+    A string naming a file or folder; relative paths in a user file are resolved against the folder
+    of that file.
+``false``
+    The literal ``false``, used as "not set".
+``secret``
+    The value is never written to ``runtime_config.toml``.
+``open``
+    On a table header: the table takes any keys (keyword arguments passed to a library).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import tomlkit
+from tomlkit.container import Container
+from tomlkit.items import Comment, Table, Whitespace
+
+VALUE_TYPES = {"str", "int", "float", "bool", "list", "table", "any", "path", "false"}
+FLAGS = {"secret", "open"}
+_TAG = re.compile(r"^\s*\[([a-z|,\s]+)\]\s*")
+_SECRET_NAME = re.compile(r"password|passwd|secret|token|api_?key|credential", re.IGNORECASE)
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "table"
+    return type(value).__name__
+
+
+@dataclass
+class KeySpec:
+    """What one key accepts.
+
+    Attributes
+    ----------
+    default : object
+        The default value.
+    types : frozenset of str
+        Accepted type words (see the module docstring).
+    description : str
+        The key's comment, without its tag.
+    secret : bool
+        Never write the value to a runtime configuration file.
+    """
+
+    default: Any
+    types: frozenset
+    description: str = ""
+    secret: bool = False
+
+    @property
+    def is_path(self) -> bool:
+        """True when the key holds a path."""
+        return "path" in self.types
+
+    def accepts(self, value: Any) -> bool:
+        """Return True when ``value`` is of a type this key accepts."""
+        if "any" in self.types:
+            return True
+        kind = _type_name(value)
+        if value is False and "false" in self.types:
+            return True
+        if kind == "str" and "path" in self.types:
+            return True
+        if kind == "int" and "float" in self.types:
+            return True
+        if kind == "table" and "table" in self.types:
+            return True
+        return kind in self.types
+
+    def describe_types(self) -> str:
+        """Human-readable list of accepted types, e.g. ``"a path or false"``."""
+        words = {
+            "str": "a string",
+            "int": "an integer",
+            "float": "a number",
+            "bool": "true or false",
+            "list": "a list",
+            "table": "a table",
+            "any": "any value",
+            "path": "a path",
+            "false": "false",
+        }
+        names = [words[t] for t in sorted(self.types, key=list(words).index) if t in words]
+        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+@dataclass
+class TableSpec:
+    """What one table accepts: its keys, its sub-tables, and whether it is open to any key."""
+
+    keys: dict[str, KeySpec] = field(default_factory=dict)
+    tables: dict[str, TableSpec] = field(default_factory=dict)
+    open: bool = False
+    description: str = ""
+
+    def names(self) -> list[str]:
+        """Every key and sub-table name."""
+        return sorted({*self.keys, *self.tables})
+
+    def merge(self, other: TableSpec) -> None:
+        """Add (or replace) the keys and tables of ``other``, recursively."""
+        self.keys.update(other.keys)
+        self.open = self.open or other.open
+        self.description = self.description or other.description
+        for name, table in other.tables.items():
+            if name in self.tables:
+                self.tables[name].merge(table)
+            else:
+                self.tables[name] = table
+
+
+def parse_tag(comment: str) -> tuple[set[str], str]:
+    """Split ``"# [path|false] Text"`` into ``({"path", "false"}, "Text")``."""
+    text = comment.lstrip("#").strip()
+    match = _TAG.match(text)
+    if not match:
+        return set(), text
+    words = {word.strip() for word in re.split(r"[|,]", match.group(1)) if word.strip()}
+    if words - VALUE_TYPES - FLAGS:
+        return set(), text
+    return words, text[match.end() :].strip()
+
+
+def key_spec(name: str, default: Any, comment: str) -> KeySpec:
+    """Build the :class:`KeySpec` of key ``name`` from its default and comment."""
+    words, description = parse_tag(comment)
+    types = words & VALUE_TYPES or {_type_name(default)}
+    secret = "secret" in words or (bool(_SECRET_NAME.search(name)) and isinstance(default, str))
+    return KeySpec(default=default, types=frozenset(types), description=description, secret=secret)
+
+
+def spec_from_document(document: tomlkit.TOMLDocument) -> TableSpec:
+    """Read the :class:`TableSpec` of a default configuration document, comments included."""
+    return _spec_from_container(document, header_comment="")
+
+
+def _spec_from_container(container: Container | Table, header_comment: str) -> TableSpec:
+    body = container.value.body if isinstance(container, Table) else container.body
+    pending: list[str] = []
+    leading: list[str] = []
+    seen_key = False
+    spec = TableSpec()
+    for key, item in body:
+        if isinstance(item, Comment):
+            pending.append(item.as_string().strip())
+            if not seen_key:
+                leading.append(pending[-1])
+            continue
+        if isinstance(item, Whitespace) or key is None:
+            pending = []
+            continue
+        seen_key = True
+        name = key.key
+        if isinstance(item, Table):
+            spec.tables[name] = _spec_from_container(item, item.trivia.comment)
+        else:
+            comment = item.trivia.comment or " ".join(pending)
+            spec.keys[name] = key_spec(name, item.unwrap(), comment)
+        pending = []
+    for name, value in container.items():
+        # Tables tomlkit stores out of order (or as dotted keys) carry no comments we can read.
+        if name not in spec.keys and name not in spec.tables:
+            if isinstance(value, dict):
+                spec.tables[name] = _spec_from_plain(value)
+            else:
+                spec.keys[name] = key_spec(name, _unwrap(value), "")
+    header_words, header_text = parse_tag(header_comment)
+    if not header_words and leading:
+        header_words, header_text = parse_tag(leading[0])
+    spec.open = "open" in header_words
+    spec.description = header_text
+    return spec
+
+
+def _unwrap(value: Any) -> Any:
+    return value.unwrap() if hasattr(value, "unwrap") else value
+
+
+def _spec_from_plain(values: dict) -> TableSpec:
+    spec = TableSpec()
+    for name, value in values.items():
+        if isinstance(value, dict):
+            spec.tables[name] = _spec_from_plain(value)
+        else:
+            spec.keys[name] = key_spec(name, _unwrap(value), "")
+    return spec

@@ -1,0 +1,101 @@
+"""The ``Hyrax`` object: configuration plus every verb as a method, for notebooks and scripts."""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+from hyrax.config import ConfigManager
+from hyrax.errors import did_you_mean
+from hyrax.log import setup_logging
+from hyrax.registry import DATA_SET_REGISTRY, MODEL_REGISTRY, VERB_REGISTRY
+
+
+class Hyrax:
+    """Configuration and verbs in one object.
+
+    Every registered verb is a method: ``h.train()``, ``h.infer()``, ``h.umap()``. The methods carry
+    their verb's signature and docstring (``help(h.train)``) and appear in ``dir(h)`` for tab
+    completion.
+
+    Parameters
+    ----------
+    config_file : path, optional
+        A user configuration file layered over the defaults.
+
+    Attributes
+    ----------
+    config : ConfigDict
+        The checked configuration; change it before running a verb, e.g.
+        ``h.config["train"]["epochs"] = 3``.
+
+    Examples
+    --------
+    >>> from hyrax import Hyrax
+    >>> h = Hyrax()
+    >>> h.set_config("train.epochs", 2)
+    >>> h.config["train"]["epochs"]
+    2
+    >>> "train" in dir(h)
+    True
+    """
+
+    def __init__(self, config_file: str | os.PathLike | None = None):
+        self.config_manager = ConfigManager(config_file)
+        self.config = self.config_manager.config
+        general = self.config["general"]
+        setup_logging(general["log_level"], general["log_destination"])
+
+    def set_config(self, key: str, value: Any) -> None:
+        """Set a dotted configuration key, e.g. ``h.set_config("train.epochs", 3)``."""
+        self.config.set_dotted(key, value)
+        self.config_manager.refresh_plugins()
+
+    def run_verb(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Run verb ``name`` with the current configuration and return its result."""
+        verb_class = VERB_REGISTRY.get(name)
+        self.config_manager.refresh_plugins()
+        general = self.config["general"]
+        setup_logging(general["log_level"], general["log_destination"])
+        return verb_class(self.config_manager).run(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in VERB_REGISTRY:
+            verb_class = VERB_REGISTRY.get(name)
+
+            @functools.wraps(verb_class.run_function())
+            def method(*args: Any, **kwargs: Any) -> Any:
+                return self.run_verb(name, *args, **kwargs)
+
+            method.__name__ = name
+            method.__doc__ = (
+                f"{verb_class.description()}\n\n{verb_class.run_function().__doc__ or ''}".strip()
+            )
+            method.__signature__ = verb_class.run_signature()  # type: ignore[attr-defined]
+            return method
+        verbs = VERB_REGISTRY.names()
+        raise AttributeError(
+            f"'Hyrax' object has no verb or attribute '{name}'.{did_you_mean(name, verbs)} "
+            f"Verbs: {', '.join(verbs)}."
+        )
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *VERB_REGISTRY.names()})
+
+    @staticmethod
+    def list_verbs() -> list[str]:
+        """Names of the registered verbs."""
+        return VERB_REGISTRY.names()
+
+    @staticmethod
+    def list_models() -> list[str]:
+        """Names of the registered models."""
+        return MODEL_REGISTRY.names()
+
+    @staticmethod
+    def list_datasets() -> list[str]:
+        """Names of the registered datasets."""
+        return DATA_SET_REGISTRY.names()

@@ -1,0 +1,1 @@
+"""Built-in models. Each module registers its classes with ``MODEL_REGISTRY`` on import."""

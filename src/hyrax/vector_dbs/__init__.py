@@ -1,0 +1,1 @@
+"""Vector database backends used by ``save_to_database`` and ``lookup``."""

@@ -1,0 +1,1 @@
+"""The ``hyrax`` command-line entry point."""

@@ -1,0 +1,29 @@
+"""Fixtures shared by the whole test suite."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HSC_SAMPLE_DIR = REPO_ROOT.parent / "shared" / "data" / "hsc_sample"
+
+
+@pytest.fixture
+def hsc_sample_dir() -> Path:
+    """The real HSC sample (10 star cutouts and their catalog), read where it lies."""
+    if not (HSC_SAMPLE_DIR / "images").is_dir():
+        pytest.skip(f"the real HSC sample is not at {HSC_SAMPLE_DIR} (it ships beside the repository)")
+    return HSC_SAMPLE_DIR
+
+
+@pytest.fixture
+def work_dir(tmp_path, monkeypatch) -> Path:
+    """A temporary folder made the current directory, so default ./data and ./results land in it."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
