@@ -188,7 +188,7 @@ def _spec_from_container(container: Container | Table, header_comment: str) -> T
             else:
                 spec.keys[name] = key_spec(name, _unwrap(value), "")
     header_words, header_text = parse_tag(header_comment)
-    if not header_words and leading:
+    if not header_comment and leading:
         header_words, header_text = parse_tag(leading[0])
     spec.open = "open" in header_words
     spec.description = header_text

@@ -163,6 +163,13 @@ class HyraxDataset(Dataset):
         dict of str to numpy.ndarray
             One array per field, in the order of ``indices``.
         """
+        self.check_metadata_fields(fields)
+        table = self.metadata_table()
+        rows = np.asarray(indices, dtype=np.int64)
+        return {field: np.asarray(table[field])[rows] for field in fields}
+
+    def check_metadata_fields(self, fields: Sequence[str]) -> None:
+        """Raise DataError naming the first of ``fields`` that :meth:`metadata_fields` lacks."""
         available = self.metadata_fields()
         for field in fields:
             if field not in available:
@@ -170,9 +177,6 @@ class HyraxDataset(Dataset):
                     f"{type(self).__name__} has no metadata field '{field}'.{did_you_mean(field, available)} "
                     f"Available fields: {', '.join(available) or 'none'}."
                 )
-        table = self.metadata_table()
-        rows = np.asarray(indices, dtype=np.int64)
-        return {field: np.asarray(table[field])[rows] for field in fields}
 
     def sample_shape(self) -> tuple[int, ...]:
         """Shape of one item's data, read from the first object."""

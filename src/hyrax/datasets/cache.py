@@ -1,0 +1,158 @@
+"""An in-memory cache of a dataset's decoded items, capped in bytes (``data_loader.cache``).
+
+The cache keeps what ``get_data`` returns, that is images after the configured transforms. It suits
+datasets whose reading or decoding is slow and whose transforms are deterministic; random
+augmentations would be frozen at their first draw, so do not cache them.
+
+Each process holds its own cache: with ``data_loader.num_workers > 0`` every worker fills a separate
+copy, so memory use can reach ``num_workers * data_loader.cache_max_bytes``, and the hit and miss
+counts stay in the workers (the main process's stay at zero). :func:`hyrax.datasets.loading.make_data_loader`
+keeps workers alive between epochs when the dataset is cached, so their caches survive, and logs the
+statistics after every epoch only when loading in the main process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from hyrax.datasets.base import HyraxDataset
+
+logger = logging.getLogger(__name__)
+
+
+class CachedDataset(HyraxDataset):
+    """Wrap ``dataset`` so each object's data is decoded once and then served from memory.
+
+    Items are added until the next one would take the cache past ``max_bytes``; after that, objects
+    not cached are read from ``dataset`` every time. Everything other than ``get_data`` is delegated
+    to ``dataset``, including attributes this class does not define.
+
+    Parameters
+    ----------
+    dataset : HyraxDataset
+        The dataset to cache.
+    max_bytes : int
+        Memory cap of the cached arrays, in bytes.
+
+    Examples
+    --------
+    >>> from hyrax.config import load_config
+    >>> from hyrax.datasets.cache import CachedDataset
+    >>> from hyrax.datasets.random_dataset import HyraxRandomDataset
+    >>> cached = CachedDataset(HyraxRandomDataset(load_config()), max_bytes=10_000_000)
+    >>> _ = cached[0], cached[0]
+    >>> stats = cached.cache_stats()
+    >>> stats["hits"], stats["misses"], stats["items"]
+    (1, 1, 1)
+    """
+
+    registry_name = None
+
+    def __init__(self, dataset: HyraxDataset, max_bytes: int):
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 0:
+            raise ValueError(f"max_bytes must be a non-negative integer number of bytes; got {max_bytes!r}.")
+        super().__init__(dataset.config)
+        self.dataset = dataset
+        self.max_bytes = int(max_bytes)
+        self._arrays: dict[int, np.ndarray] = {}
+        self.clear_cache()
+
+    def clear_cache(self) -> None:
+        """Drop every cached array and reset the counters."""
+        self._arrays.clear()
+        self.nbytes = 0
+        self.hits = 0
+        self.misses = 0
+        self.refused = 0
+
+    def get_data(self, index: int) -> np.ndarray:
+        """Return the data of object ``index``, from memory when it was read before."""
+        cached = self._arrays.get(index)
+        if cached is not None:
+            self.hits += 1
+            # A copy, so that in-place changes by a caller never alter what later epochs see.
+            return cached.copy()
+        self.misses += 1
+        data = np.ascontiguousarray(self.dataset.get_data(index), dtype=np.float32)
+        if self.nbytes + data.nbytes <= self.max_bytes:
+            self._arrays[index] = data.copy()
+            self.nbytes += data.nbytes
+        else:
+            self.refused += 1
+        return data
+
+    def cache_stats(self) -> dict[str, int | float]:
+        """Counters of this process's cache.
+
+        Returns
+        -------
+        dict
+            ``hits``, ``misses``, ``hit_rate`` (0 before any read), ``items`` cached, ``bytes`` used,
+            ``max_bytes``, and ``refused``: misses not cached because the cap was reached.
+        """
+        reads = self.hits + self.misses
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "hit_rate": self.hits / reads if reads else 0.0,
+            "items": len(self._arrays),
+            "bytes": self.nbytes,
+            "max_bytes": self.max_bytes,
+            "refused": self.refused,
+        }
+
+    def log_cache_stats(self) -> None:
+        """Log :meth:`cache_stats` at INFO level (``hyrax.datasets.cache``)."""
+        stats = self.cache_stats()
+        logger.info(
+            "Item cache of %s: %d hits, %d misses (hit rate %.1f%%), %d items in %.1f of %.1f MB%s.",
+            type(self.dataset).__name__,
+            stats["hits"],
+            stats["misses"],
+            100 * stats["hit_rate"],
+            stats["items"],
+            stats["bytes"] / 1e6,
+            stats["max_bytes"] / 1e6,
+            f"; {stats['refused']} reads not cached because the cap was reached" if stats["refused"] else "",
+        )
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def ids(self) -> Sequence[str]:
+        """The wrapped dataset's ids."""
+        return self.dataset.ids()
+
+    def get_label(self, index: int) -> int | None:
+        """The wrapped dataset's label of object ``index``."""
+        return self.dataset.get_label(index)
+
+    def index_of(self, object_id: str) -> int:
+        """The wrapped dataset's index of ``object_id``."""
+        return self.dataset.index_of(object_id)
+
+    def metadata_fields(self) -> list[str]:
+        """The wrapped dataset's metadata fields."""
+        return self.dataset.metadata_fields()
+
+    def metadata_table(self) -> Mapping[str, np.ndarray]:
+        """The wrapped dataset's metadata columns."""
+        return self.dataset.metadata_table()
+
+    def metadata(self, indices: Sequence[int] | np.ndarray, fields: Sequence[str]) -> dict[str, np.ndarray]:
+        """The wrapped dataset's metadata, so datasets that override ``metadata`` keep their fast path."""
+        return self.dataset.metadata(indices, fields)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for attributes not found normally; "dataset" itself is guarded so that
+        # unpickling (which looks attributes up before __init__ runs) cannot recurse.
+        if name == "dataset":
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def __repr__(self) -> str:
+        return f"CachedDataset({self.dataset!r}, max_bytes={self.max_bytes})"

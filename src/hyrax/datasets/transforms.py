@@ -1,0 +1,294 @@
+"""Image transforms for datasets, configured by ``data_set.transforms`` and ``data_set.crop_to``.
+
+``data_set.transforms`` lists transforms applied to every image, in order. Each entry is one of the
+names below or the dotted import path of a callable (``"mypackage.transforms.flip"``):
+
+``"tanh"``
+    ``numpy.tanh``: squashes values into (-1, 1).
+``"arcsinh"``
+    ``numpy.arcsinh``: linear near zero, logarithmic for bright pixels; the usual stretch for sky images.
+``"log"``
+    ``sign(x) * log1p(|x|)``: a logarithmic stretch defined for every value. It equals ``log(1 + x)``
+    for ``x >= 0`` and mirrors it for negative values, so sky-subtracted images with negative noise
+    pixels never produce NaN or -inf.
+``"normalize"``
+    Per image, subtract the mean and divide by the standard deviation, both over all channels and
+    ignoring NaN. A constant image becomes all zeros instead of NaN.
+``"crop_to"``
+    Centre-crop each image to ``data_set.crop_to = [height, width]``, zero-padding (centred) along any
+    axis where the image is smaller. When ``crop_to`` is set but not named in the list, the crop
+    runs first.
+
+A callable named by its dotted path receives one image as a ``numpy.ndarray`` of float32 with shape
+``(channels, height, width)`` and must return an array (or a ``torch.Tensor``, which is converted
+back with ``.numpy()``). A class is instantiated without arguments first, so
+``"torchvision.transforms.v2.RandomHorizontalFlip"`` works; a transform that only accepts tensors
+must be wrapped in a function that calls ``torch.from_numpy`` itself.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from hyrax.errors import ConfigError, DataError, did_you_mean
+from hyrax.registry import import_object, qualified_name
+
+Transform = Callable[[np.ndarray], Any]
+
+
+def log_stretch(image: np.ndarray) -> np.ndarray:
+    """Return ``sign(x) * log1p(|x|)``, a logarithm that is finite for zero and negative pixels."""
+    return np.sign(image) * np.log1p(np.abs(image))
+
+
+def normalize(image: np.ndarray) -> np.ndarray:
+    """Return the image shifted to zero mean and scaled to unit standard deviation (NaN ignored).
+
+    A constant image has no spread to scale by, so it becomes all zeros.
+    """
+    finite = image[np.isfinite(image)]
+    if finite.size == 0:
+        return image
+    centred = image - finite.mean()
+    std = finite.std()
+    return centred / std if std > 0 else centred
+
+
+def crop_or_pad(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Centre-crop the last two axes of ``image`` to ``(height, width)``, zero-padding where it is smaller.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Array of shape ``(..., H, W)``.
+    height, width : int
+        The output size of the last two axes.
+
+    Returns
+    -------
+    numpy.ndarray
+        Array of shape ``(..., height, width)``.
+    """
+    out = np.zeros((*image.shape[:-2], height, width), dtype=image.dtype)
+    source, target = [slice(None)] * (image.ndim - 2), [slice(None)] * (image.ndim - 2)
+    for size, wanted in zip(image.shape[-2:], (height, width), strict=True):
+        offset = abs(size - wanted) // 2
+        kept = min(size, wanted)
+        source.append(slice(offset, offset + kept) if size > wanted else slice(0, kept))
+        target.append(slice(offset, offset + kept) if size < wanted else slice(0, kept))
+    out[tuple(target)] = image[tuple(source)]
+    return out
+
+
+class CropTo:
+    """The ``"crop_to"`` transform bound to a size (a class, not a closure, so it pickles for workers)."""
+
+    def __init__(self, height: int, width: int):
+        self.height = height
+        self.width = width
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return crop_or_pad(image, self.height, self.width)
+
+    def __repr__(self) -> str:
+        return f"CropTo({self.height}, {self.width})"
+
+
+NAMED_TRANSFORMS: dict[str, Transform] = {
+    "tanh": np.tanh,
+    "arcsinh": np.arcsinh,
+    "log": log_stretch,
+    "normalize": normalize,
+    "crop_to": crop_or_pad,
+}
+"""The transforms ``data_set.transforms`` accepts by name; ``crop_to`` is bound to ``data_set.crop_to``."""
+
+
+def _crop_size(crop_to: Any) -> tuple[int, int]:
+    valid = (
+        isinstance(crop_to, Sequence)
+        and len(crop_to) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in crop_to)
+    )
+    if not valid:
+        raise ConfigError(
+            f"data_set.crop_to must be [height, width] with two positive integers, e.g. [32, 32]. "
+            f"Got {crop_to!r}.",
+            key="data_set.crop_to",
+        )
+    return int(crop_to[0]), int(crop_to[1])
+
+
+def _resolve(entry: Any, crop_to: Any) -> Transform:
+    if not isinstance(entry, str):
+        raise ConfigError(
+            f"data_set.transforms entries must be strings; got {entry!r} ({type(entry).__name__}).",
+            key="data_set.transforms",
+        )
+    if entry == "crop_to":
+        if crop_to is False:
+            raise ConfigError(
+                'data_set.transforms names "crop_to" but data_set.crop_to is false. '
+                "Set data_set.crop_to = [height, width].",
+                key="data_set.crop_to",
+            )
+        return CropTo(*_crop_size(crop_to))
+    if entry in NAMED_TRANSFORMS:
+        return NAMED_TRANSFORMS[entry]
+    if "." not in entry:
+        raise ConfigError(
+            f"Unknown transform '{entry}' in data_set.transforms.{did_you_mean(entry, NAMED_TRANSFORMS)} "
+            f"Valid names: {', '.join(NAMED_TRANSFORMS)}. The dotted import path of any callable also "
+            f'works, e.g. "mypackage.transforms.my_transform".',
+            key="data_set.transforms",
+        )
+    try:
+        transform = import_object(entry)
+    except ImportError as error:
+        raise ConfigError(f"data_set.transforms: {error}", key="data_set.transforms") from error
+    if inspect.isclass(transform):
+        try:
+            transform = transform()
+        except TypeError as error:
+            raise ConfigError(
+                f"data_set.transforms entry '{entry}' is a class that cannot be built without arguments "
+                f"({error}). Name a function instead that applies it with the arguments you want.",
+                key="data_set.transforms",
+            ) from error
+    if not callable(transform):
+        raise ConfigError(
+            f"data_set.transforms entry '{entry}' is a {type(transform).__name__}, not a callable.",
+            key="data_set.transforms",
+        )
+    return transform
+
+
+def build_transforms(names: Sequence[str], crop_to: Sequence[int] | bool = False) -> list[Transform]:
+    """Turn ``data_set.transforms`` and ``data_set.crop_to`` into a list of callables.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Transform names (see :data:`NAMED_TRANSFORMS`) or dotted import paths of callables.
+    crop_to : [int, int] or False
+        Size used by ``"crop_to"``. When set and ``"crop_to"`` is not in ``names``, the crop comes first.
+
+    Returns
+    -------
+    list of callable
+        The transforms, in the order they apply.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name, an import path that cannot be loaded, or an invalid ``crop_to``.
+    """
+    if isinstance(names, str):
+        names = [names]
+    entries = list(names)
+    if crop_to is not False and "crop_to" not in entries:
+        entries.insert(0, "crop_to")
+    return [_resolve(entry, crop_to) for entry in entries]
+
+
+class HyraxImageDataset:
+    """Mixin giving an image dataset a stack of transforms applied to every image.
+
+    Mix it in before :class:`~hyrax.datasets.base.HyraxDataset`, call
+    :meth:`_configure_transforms` in ``__init__`` and return ``self.apply_transforms(image)`` from
+    ``get_data``. Transforms receive and return float32 arrays of shape ``(channels, height, width)``;
+    see the module docstring for the names ``data_set.transforms`` accepts.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyrax.config import load_config
+    >>> from hyrax.datasets.base import HyraxDataset
+    >>> from hyrax.datasets.transforms import HyraxImageDataset
+    >>> class Ramps(HyraxImageDataset, HyraxDataset):
+    ...     registry_name = None  # keep this doctest class out of the registry
+    ...     def __init__(self, config):
+    ...         super().__init__(config)
+    ...         self._configure_transforms(config)
+    ...     def __len__(self):
+    ...         return 2
+    ...     def ids(self):
+    ...         return ["a", "b"]
+    ...     def get_data(self, index):
+    ...         return self.apply_transforms(np.full((1, 4, 4), index, dtype=np.float32))
+    >>> config = load_config()
+    >>> config["data_set"]["transforms"] = ["tanh", "crop_to"]
+    >>> config["data_set"]["crop_to"] = [2, 2]
+    >>> data = Ramps(config).get_data(1)
+    >>> data.shape, round(float(data[0, 0, 0]), 3)
+    ((1, 2, 2), 0.762)
+    """
+
+    def _transform_stack(self) -> list[Transform]:
+        return self.__dict__.setdefault("_transforms", [])
+
+    def _configure_transforms(self, config: Mapping | None) -> None:
+        """Replace the transform stack with the transforms ``config["data_set"]`` names (none if None)."""
+        stack = self._transform_stack()
+        stack.clear()
+        if config is not None:
+            table = config["data_set"]
+            stack.extend(build_transforms(table.get("transforms", []), table.get("crop_to", False)))
+
+    def _update_transform(self, transform: Transform) -> None:
+        """Append ``transform`` to the stack; it runs after every transform already there."""
+        if not callable(transform):
+            raise TypeError(f"A transform must be callable; got {transform!r} ({type(transform).__name__}).")
+        self._transform_stack().append(transform)
+
+    @property
+    def transforms(self) -> tuple[Transform, ...]:
+        """The transforms applied by :meth:`apply_transforms`, in order."""
+        return tuple(self._transform_stack())
+
+    def apply_transforms(self, array: np.ndarray) -> np.ndarray:
+        """Run ``array`` through every transform in order and return a float32 array.
+
+        Raises
+        ------
+        DataError
+            When a transform fails or returns something other than an array or tensor; the message
+            names the transform.
+        """
+        result = np.asarray(array, dtype=np.float32)
+        for transform in self._transform_stack():
+            try:
+                output = transform(result)
+            except Exception as error:
+                raise DataError(
+                    f"Transform {_name(transform)} failed on a float32 numpy array of shape {result.shape}: "
+                    f"{type(error).__name__}: {error}. Transforms receive numpy arrays (channels, height, "
+                    f"width); wrap a tensor-only transform in a function that calls torch.from_numpy."
+                ) from error
+            result = _to_float32(output, transform)
+        return result
+
+
+def _name(transform: Transform) -> str:
+    named = {id(value): key for key, value in NAMED_TRANSFORMS.items()}
+    if id(transform) in named:
+        return f"'{named[id(transform)]}'"
+    name = getattr(transform, "__qualname__", None) or getattr(transform, "__name__", None)
+    if name is None:
+        return f"'{qualified_name(type(transform))}'"
+    return f"'{getattr(transform, '__module__', None) or '?'}.{name}'"
+
+
+def _to_float32(output: Any, transform: Transform) -> np.ndarray:
+    if isinstance(output, np.ndarray):
+        return output.astype(np.float32, copy=False)
+    if hasattr(output, "detach") and hasattr(output, "numpy"):
+        return output.detach().cpu().numpy().astype(np.float32, copy=False)
+    raise DataError(
+        f"Transform {_name(transform)} returned {type(output).__name__}; it must return a numpy array "
+        f"or a torch tensor."
+    )
