@@ -107,7 +107,7 @@ class HyraxDataset(Dataset):
         if not 0 <= index < len(self):
             raise IndexError(f"{type(self).__name__} has {len(self)} objects; index {index} is out of range.")
         item: dict[str, Any] = {
-            "data": torch.from_numpy(np.ascontiguousarray(self.get_data(index), dtype=np.float32)),
+            "data": self._data_tensor(index),
             "object_id": str(self.ids()[index]),
             "index": index,
         }
@@ -115,6 +115,9 @@ class HyraxDataset(Dataset):
         if label is not None:
             item["label"] = int(label)
         return item
+
+    def _data_tensor(self, index: int) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(self.get_data(index), dtype=np.float32))
 
     def index_of(self, object_id: str) -> int:
         """Return the index of ``object_id`` in constant time.

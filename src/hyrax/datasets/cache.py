@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from hyrax.datasets.base import HyraxDataset
 
@@ -26,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 class CachedDataset(HyraxDataset):
     """Wrap ``dataset`` so each object's data is decoded once and then served from memory.
+
+    Items of cached objects share one tensor per object: do not modify ``item["data"]`` in place
+    (batches from a data loader are copies, so training never does). ``get_data`` returns copies.
 
     Items are added until the next one would take the cache past ``max_bytes``; after that, objects
     not cached are read from ``dataset`` every time. Everything other than ``get_data`` is delegated
@@ -58,32 +62,37 @@ class CachedDataset(HyraxDataset):
         super().__init__(dataset.config)
         self.dataset = dataset
         self.max_bytes = int(max_bytes)
-        self._arrays: dict[int, np.ndarray] = {}
+        self._tensors: dict[int, torch.Tensor] = {}
         self.clear_cache()
 
     def clear_cache(self) -> None:
         """Drop every cached array and reset the counters."""
-        self._arrays.clear()
+        self._tensors.clear()
         self.nbytes = 0
         self.hits = 0
         self.misses = 0
         self.refused = 0
 
-    def get_data(self, index: int) -> np.ndarray:
-        """Return the data of object ``index``, from memory when it was read before."""
-        cached = self._arrays.get(index)
+    def _data_tensor(self, index: int) -> torch.Tensor:
+        # Items share the cached tensor: copying 50 kB per hit would cost as much as the lookup, and
+        # the data loader's collate copies it into the batch anyway.
+        cached = self._tensors.get(index)
         if cached is not None:
             self.hits += 1
-            # A copy, so that in-place changes by a caller never alter what later epochs see.
-            return cached.copy()
+            return cached
         self.misses += 1
-        data = np.ascontiguousarray(self.dataset.get_data(index), dtype=np.float32)
-        if self.nbytes + data.nbytes <= self.max_bytes:
-            self._arrays[index] = data.copy()
-            self.nbytes += data.nbytes
+        tensor = torch.from_numpy(np.array(self.dataset.get_data(index), dtype=np.float32, order="C"))
+        nbytes = tensor.numel() * tensor.element_size()
+        if self.nbytes + nbytes <= self.max_bytes:
+            self._tensors[index] = tensor
+            self.nbytes += nbytes
         else:
             self.refused += 1
-        return data
+        return tensor
+
+    def get_data(self, index: int) -> np.ndarray:
+        """Return a copy of the data of object ``index``, from memory when it was read before."""
+        return self._data_tensor(index).numpy().copy()
 
     def cache_stats(self) -> dict[str, int | float]:
         """Counters of this process's cache.
@@ -99,7 +108,7 @@ class CachedDataset(HyraxDataset):
             "hits": self.hits,
             "misses": self.misses,
             "hit_rate": self.hits / reads if reads else 0.0,
-            "items": len(self._arrays),
+            "items": len(self._tensors),
             "bytes": self.nbytes,
             "max_bytes": self.max_bytes,
             "refused": self.refused,

@@ -43,11 +43,16 @@ def test_second_read_is_a_hit_served_without_reading_the_dataset(inner):
     assert stats["hit_rate"] == 0.5
 
 
-def test_changing_a_returned_tensor_in_place_does_not_change_the_cache(inner):
+def test_batches_and_get_data_are_copies_that_cannot_change_the_cache(inner):
+    from hyrax.datasets.loading import make_data_loader
+
     cached = CachedDataset(inner, max_bytes=10 * ITEM_BYTES)
-    cached[0]["data"].fill_(-1)
-    cached[0]["data"].fill_(-1)
+    cached[0]
+    cached.get_data(0).fill(-1)
+    for batch in make_data_loader(cached, [0, 1], {"batch_size": 2}, shuffle=False, seed=0):
+        batch["data"].fill_(-1)
     assert cached[0]["data"].min() >= 0
+    assert cached[0]["data"] is cached[0]["data"], "items of a cached object share one tensor"
 
 
 def test_the_cap_is_never_exceeded(inner):

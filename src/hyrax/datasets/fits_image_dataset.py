@@ -1,0 +1,361 @@
+"""``FitsImageDataSet``: FITS cutouts listed in a catalog, stacked into ``(filters, height, width)``.
+
+The catalog is any table :meth:`astropy.table.Table.read` reads (FITS, CSV, ECSV, Parquet, VOTable,
+...). It names each object's id and either one FITS file per object (``filename_column``) or one file
+per filter (the ``[data_set.FitsImageDataSet.filename_columns]`` table, ``filter = "column"``):
+
+.. code-block:: toml
+
+    [data_set]
+    name = "FitsImageDataSet"
+
+    [data_set.FitsImageDataSet]
+    catalog = "catalog.parquet"
+    object_id_column = "object_id"
+
+    [data_set.FitsImageDataSet.filename_columns]
+    g = "g_file"
+    r = "r_file"
+
+Every file's header is read once when the dataset is built, which finds missing, truncated and
+unreadable files up front and the most common cutout size, to which every other cutout is
+centre-cropped or zero-padded (one warning says how many). Pixels are read by a small FITS reader that
+skips astropy's per-card header parsing for plain images (see :mod:`hyrax.datasets._fits_reading`).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hyrax.datasets._fits_reading import ImageReadError, fill_nonfinite, image_shape, read_image
+from hyrax.datasets.base import HyraxDataset
+from hyrax.datasets.transforms import HyraxImageDataset, crop_or_pad
+from hyrax.errors import ConfigError, DataError, did_you_mean
+
+NAN_MODES = ("quantile", "zero", "leave")
+ON_MISSING = ("error", "skip")
+_LISTED = 5
+# Extensions Table.read cannot identify by name alone.
+_FORMATS = {".pq": "parquet", ".parquet": "parquet", ".votable": "votable", ".vot": "votable"}
+
+
+def read_catalog(path: str | os.PathLike, key: str = "catalog"):
+    """Read a catalog with :meth:`astropy.table.Table.read`, turning failures into :class:`DataError`.
+
+    Parameters
+    ----------
+    path : path
+        The catalog file; ``.pq``/``.parquet`` and ``.votable``/``.vot`` are read as Parquet and
+        VOTable, other formats are identified by astropy.
+    key : str
+        The configuration key that named the file, for messages.
+
+    Returns
+    -------
+    astropy.table.Table
+        The catalog.
+    """
+    from astropy.table import Table
+    from astropy.utils.exceptions import AstropyWarning
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Catalog file not found: {path} ({key}). Check the path.")
+    try:
+        with warnings.catch_warnings():
+            # Column-name style and Parquet string-length notes do not affect reading.
+            warnings.simplefilter("ignore", AstropyWarning)
+            return Table.read(path, format=_FORMATS.get(path.suffix.lower()))
+    except Exception as error:
+        raise DataError(
+            f"Cannot read the catalog {path} ({key}): {type(error).__name__}: {error}. Use a format "
+            f"astropy.table.Table.read reads (FITS, CSV, ECSV, Parquet, VOTable, HDF5) with its usual "
+            f"file extension."
+        ) from None
+
+
+def catalog_column(table, name: str, key: str, path: str | os.PathLike) -> Any:
+    """Return column ``name`` of ``table``, or raise :class:`DataError` listing the columns it has."""
+    if name not in table.colnames:
+        raise DataError(
+            f"The catalog {path} has no column '{name}' (set by {key}).{did_you_mean(name, table.colnames)} "
+            f"Its columns: {', '.join(table.colnames)}."
+        )
+    return table[name]
+
+
+def column_values(column) -> np.ndarray:
+    """Return a table column as a plain array: masked floats become NaN, bytes become ``str``."""
+    if getattr(column, "mask", None) is not None and np.any(column.mask):
+        column = column.filled(np.nan if column.dtype.kind == "f" else column.fill_value)
+    array = np.asarray(column)
+    return np.char.decode(array, "utf-8") if array.dtype.kind == "S" else array
+
+
+@dataclass
+class ObjectFiles:
+    """The objects of a FITS image dataset, before their files are checked.
+
+    Attributes
+    ----------
+    ids : list of str
+        Unique object ids.
+    channels : list of str
+        Filter (or column) names, in stacking order.
+    paths : list of list of str
+        ``paths[channel][object]``: absolute file paths; an empty string means no file is listed.
+    metadata : dict of str to numpy.ndarray
+        Per-object columns aligned with ``ids``.
+    """
+
+    ids: list[str]
+    channels: list[str]
+    paths: list[list[str]]
+    metadata: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
+    """FITS cutouts named by a catalog, one file per object or per filter; see the module docstring.
+
+    Parameters
+    ----------
+    config : ConfigDict
+        The whole configuration; this class reads ``[data_set]`` and ``[data_set.FitsImageDataSet]``.
+
+    Attributes
+    ----------
+    filters : tuple of str
+        Channel names in stacking order: the filters, or the filename column for one file per object.
+    shape : tuple of int
+        ``(height, width)`` every cutout is brought to.
+
+    Examples
+    --------
+    >>> from hyrax.config import load_config  # doctest: +SKIP
+    >>> config = load_config()  # doctest: +SKIP
+    >>> config["data_set"]["name"] = "FitsImageDataSet"  # doctest: +SKIP
+    >>> config["data_set"]["FitsImageDataSet"]["catalog"] = "stars.fits"  # doctest: +SKIP
+    >>> config["data_set"]["FitsImageDataSet"]["filename_column"] = "star_filename"  # doctest: +SKIP
+    >>> FitsImageDataSet(config)[0]["data"].shape  # doctest: +SKIP
+    torch.Size([1, 25, 25])
+    """
+
+    config_table = "FitsImageDataSet"
+    """Name of the table in ``[data_set]`` this class reads its settings from."""
+
+    def __init__(self, config: Mapping | None = None):
+        if config is None:
+            from hyrax.config import load_config
+
+            config = load_config()
+        super().__init__(config)
+        self._configure_transforms(config)
+        self._key = f"data_set.{self.config_table}"
+        table = config["data_set"][self.config_table]
+        self._read_options(table)
+        self._load(self._read_objects(table))
+
+    def _read_options(self, table: Mapping) -> None:
+        nan_mode, quantile, on_missing = table["nan_mode"], table["nan_quantile"], table["on_missing"]
+        for name, value, valid in (("nan_mode", nan_mode, NAN_MODES), ("on_missing", on_missing, ON_MISSING)):
+            if value not in valid:
+                raise ConfigError(
+                    f"{self._key}.{name} must be one of {', '.join(map(repr, valid))}; got {value!r}."
+                    f"{did_you_mean(str(value), valid)}",
+                    key=f"{self._key}.{name}",
+                )
+        if not 0.0 <= quantile <= 1.0:
+            raise ConfigError(
+                f"{self._key}.nan_quantile must be between 0 and 1, e.g. 0.05; got {quantile!r}.",
+                key=f"{self._key}.nan_quantile",
+            )
+        shape = table["shape"]
+        if shape is not False and not (
+            len(shape) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
+        ):
+            raise ConfigError(
+                f"{self._key}.shape must be [height, width] with two positive integers, or false for the "
+                f"most common cutout size; got {shape!r}.",
+                key=f"{self._key}.shape",
+            )
+        self._nan_mode, self._nan_quantile, self._on_missing = nan_mode, float(quantile), on_missing
+        self._configured_shape = None if shape is False else (int(shape[0]), int(shape[1]))
+
+    def _read_objects(self, table: Mapping) -> ObjectFiles:
+        """Read the catalog: ids, per-filter file paths and metadata columns."""
+        if not table["catalog"]:
+            raise ConfigError(
+                f"{type(self).__name__} needs a catalog: set {self._key}.catalog to a table file "
+                f"(FITS, CSV, Parquet, VOTable, ...) listing object ids and FITS file names.",
+                key=f"{self._key}.catalog",
+            )
+        path = Path(table["catalog"])
+        catalog = read_catalog(path, f"{self._key}.catalog")
+        if len(catalog) == 0:
+            raise DataError(f"The catalog {path} ({self._key}.catalog) has no rows; it lists no objects.")
+        id_column = catalog_column(catalog, table["object_id_column"], f"{self._key}.object_id_column", path)
+        ids = [str(value) for value in id_column.tolist()]
+        columns = self._filename_columns(table)
+        base = Path(table["data_dir"]) if table["data_dir"] else path.parent
+        paths = []
+        per_filter = bool(table["filename_columns"])
+        for channel, column_name in columns.items():
+            column_key = (
+                f"{self._key}.filename_columns.{channel}" if per_filter else f"{self._key}.filename_column"
+            )
+            names = catalog_column(catalog, column_name, column_key, path).tolist()
+            paths.append([os.path.join(base, os.path.expanduser(str(n))) if n else "" for n in names])
+        one_d = [name for name in catalog.colnames if catalog[name].ndim == 1]
+        metadata = {name: column_values(catalog[name]) for name in one_d}
+        return ObjectFiles(ids=ids, channels=list(columns), paths=paths, metadata=metadata)
+
+    def _filename_columns(self, table: Mapping) -> dict[str, str]:
+        per_filter = dict(table["filename_columns"])
+        filters = table["filters"]
+        if not per_filter:
+            if filters is not False:
+                raise ConfigError(
+                    f"{self._key}.filters selects among the keys of [{self._key}.filename_columns], which is "
+                    f"empty. List one catalog column per filter there, or set filters = false.",
+                    key=f"{self._key}.filters",
+                )
+            return {table["filename_column"]: table["filename_column"]}
+        if filters is False:
+            return per_filter
+        unknown = [name for name in filters if name not in per_filter]
+        if unknown:
+            raise ConfigError(
+                f"{self._key}.filters names {', '.join(map(repr, unknown))}, which "
+                f"[{self._key}.filename_columns] does not define.{did_you_mean(str(unknown[0]), per_filter)} "
+                f"Defined filters: {', '.join(per_filter)}.",
+                key=f"{self._key}.filters",
+            )
+        return {name: per_filter[name] for name in filters}
+
+    def _load(self, objects: ObjectFiles) -> None:
+        """Check every file's header, drop or report bad ones, and fix the common cutout shape."""
+        counts = Counter(objects.ids)
+        if len(counts) != len(objects.ids):
+            repeated = [object_id for object_id, n in counts.items() if n > 1]
+            raise DataError(
+                f"{type(self).__name__}: object ids must be unique, but {len(repeated)} repeat, e.g. "
+                f"{', '.join(repeated[:_LISTED])}. Check {self._key}.object_id_column."
+            )
+        shapes: list[list[tuple[int, int]]] = []
+        failures: list[tuple[int, str, str]] = []
+        for index in range(len(objects.ids)):
+            row = []
+            for paths in objects.paths:
+                try:
+                    row.append(_image_shape_2d(paths[index]))
+                except ImageReadError as error:
+                    failures.append((index, paths[index], str(error)))
+                    break
+            shapes.append(row)
+        keep = self._handle_failures(objects, failures)
+        kept_shapes = [shapes[index] for index in keep]
+        self.shape = self._common_shape(kept_shapes)
+        self.filters = tuple(objects.channels)
+        self._object_ids = [objects.ids[index] for index in keep]
+        self._paths = [[paths[index] for index in keep] for paths in objects.paths]
+        self._metadata = {name: np.asarray(column)[keep] for name, column in objects.metadata.items()}
+
+    def _handle_failures(self, objects: ObjectFiles, failures: list[tuple[int, str, str]]) -> np.ndarray:
+        if not failures:
+            return np.arange(len(objects.ids))
+        listed = "; ".join(
+            f"object '{objects.ids[i]}': {f'{path}: ' if path else ''}{why}"
+            for i, path, why in failures[:_LISTED]
+        )
+        more = f"; and {len(failures) - _LISTED} more" if len(failures) > _LISTED else ""
+        summary = f"{len(failures)} of {len(objects.ids)} objects"
+        if self._on_missing == "error":
+            raise DataError(
+                f"{type(self).__name__}: {summary} have a missing or unreadable file: {listed}{more}. "
+                f'Fix or remove those files, or set {self._key}.on_missing = "skip" to leave the objects out.'
+            )
+        warnings.warn(
+            f"{type(self).__name__}: left out {summary} whose file is missing or unreadable "
+            f"({self._key}.on_missing = 'skip'): {listed}{more}.",
+            stacklevel=4,
+        )
+        bad = {index for index, _, _ in failures}
+        keep = np.array([index for index in range(len(objects.ids)) if index not in bad], dtype=np.int64)
+        if keep.size == 0:
+            raise DataError(f"{type(self).__name__}: no object has readable files; every one was skipped.")
+        return keep
+
+    def _common_shape(self, shapes: list[list[tuple[int, int]]]) -> tuple[int, int]:
+        target = self._configured_shape or Counter(s for row in shapes for s in row).most_common(1)[0][0]
+        odd = Counter(s for row in shapes for s in row if s != target)
+        if odd:
+            n_objects = sum(any(s != target for s in row) for row in shapes)
+            sources = ", ".join(f"{n} from {h}x{w}" for (h, w), n in odd.most_common())
+            warnings.warn(
+                f"{type(self).__name__}: {n_objects} of {len(shapes)} objects have cutouts that are not "
+                f"{target[0]}x{target[1]} and are centre-cropped or zero-padded to it (files: {sources}). "
+                f"Set {self._key}.shape = [height, width] to choose the size.",
+                stacklevel=4,
+            )
+        return target
+
+    def __len__(self) -> int:
+        return len(self._object_ids)
+
+    def ids(self) -> list[str]:
+        """Return the object ids, as strings, in index order."""
+        return self._object_ids
+
+    def get_data(self, index: int) -> np.ndarray:
+        """Return the cutouts of object ``index`` as a float32 ``(filters, height, width)`` array."""
+        height, width = self.shape
+        out = np.empty((len(self._paths), height, width), dtype=np.float32)
+        for channel, paths in enumerate(self._paths):
+            try:
+                image = _as_2d(read_image(paths[index]))
+            except ImageReadError as error:
+                raise DataError(
+                    f"Cannot read {paths[index]}, the {self.filters[channel]} image of object "
+                    f"'{self._object_ids[index]}': {error}."
+                ) from None
+            if image.shape == (height, width):
+                out[channel] = image
+                fill_nonfinite(out[channel], self._nan_mode, self._nan_quantile)
+            else:
+                image = image.astype(np.float32)
+                fill_nonfinite(image, self._nan_mode, self._nan_quantile)
+                out[channel] = crop_or_pad(image, height, width)
+        return self.apply_transforms(out)
+
+    def metadata_fields(self) -> list[str]:
+        """Names of the catalog's one-dimensional columns."""
+        return list(self._metadata)
+
+    def metadata_table(self) -> dict[str, np.ndarray]:
+        """Catalog columns of the objects in the dataset, read once when it was built."""
+        return self._metadata
+
+
+def _as_2d(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        return image
+    if image.ndim > 2 and all(size == 1 for size in image.shape[:-2]):
+        return image.reshape(image.shape[-2:])
+    raise ImageReadError(f"it holds an image of shape {image.shape}; one 2-D image per file is expected")
+
+
+def _image_shape_2d(path: str) -> tuple[int, int]:
+    if not path:
+        raise ImageReadError("the catalog gives no file name")
+    shape = image_shape(path)
+    if len(shape) < 2 or any(size != 1 for size in shape[:-2]):
+        raise ImageReadError(f"it holds an image of shape {shape}; one 2-D image per file is expected")
+    return int(shape[-2]), int(shape[-1])
