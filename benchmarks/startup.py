@@ -41,7 +41,9 @@ def measure(python: str, runs: int) -> dict[str, tuple[float, int]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--reference-python", default=str(DEFAULT_REFERENCE))
     args = parser.parse_args()
@@ -68,7 +70,7 @@ def main() -> None:
     verdict = "meets" if ours["hyrax --help"][0] < 0.3 else "MISSES"
     print(f"`hyrax --help` {verdict} the 0.3 s target.")
     if not reference:
-        print("Reference not measured: run `bash benchmarks/setup_reference.sh` to install hyrax 0.13 beside.")
+        print("Reference not measured: `bash benchmarks/setup_reference.sh` installs hyrax 0.13 beside.")
 
 
 if __name__ == "__main__":

@@ -261,3 +261,4 @@ def get_or_load_class(config_table: Mapping, registry: Registry) -> Any:
 VERB_REGISTRY = Registry("verb", "hyrax.verbs")
 MODEL_REGISTRY = Registry("model", "hyrax.models")
 DATA_SET_REGISTRY = Registry("dataset", "hyrax.datasets")
+VECTOR_DB_REGISTRY = Registry("vector database", "hyrax.vector_dbs")

@@ -23,7 +23,7 @@ def _parse_assignment(text: str) -> tuple[str, object]:
     import tomlkit
 
     try:
-        value = tomlkit.parse(f"value = {raw.strip()}")["value"].unwrap()  # type: ignore[union-attr]
+        value = tomlkit.parse(f"value = {raw.strip()}").unwrap()["value"]
     except Exception:
         value = raw.strip()
     return key.strip(), value

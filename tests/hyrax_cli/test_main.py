@@ -54,6 +54,15 @@ def test_debug_log_level_shows_the_traceback(tmp_path):
     assert "Traceback" in result.stderr
 
 
+def test_set_parses_toml_values():
+    from hyrax_cli.main import _parse_assignment
+
+    assert _parse_assignment("train.amp=false") == ("train.amp", False)
+    assert _parse_assignment("train.epochs = 3") == ("train.epochs", 3)
+    assert _parse_assignment("data_set.crop_to=[8, 8]") == ("data_set.crop_to", [8, 8])
+    assert _parse_assignment("general.data_dir=/tmp/x") == ("general.data_dir", "/tmp/x")
+
+
 def test_set_overrides_a_key(tmp_path, capsys):
     assert main(["list", "--quiet", "--set", "train.epochs=3"]) == 0
     assert main(["list", "--set", "train.epochs='x'"]) == 1

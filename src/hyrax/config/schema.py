@@ -33,6 +33,11 @@ _TAG = re.compile(r"^\s*\[([a-z|,\s]+)\]\s*")
 _SECRET_NAME = re.compile(r"password|passwd|secret|token|api_?key|credential", re.IGNORECASE)
 
 
+def is_secret_name(name: str) -> bool:
+    """True for key names that look like they hold a secret (password, token, API key, ...)."""
+    return bool(_SECRET_NAME.search(name))
+
+
 def _type_name(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"

@@ -1,0 +1,1 @@
+"""Training machinery: engines, checkpoints, devices, tracking."""

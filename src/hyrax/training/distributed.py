@@ -1,0 +1,176 @@
+"""Running training in several processes with ``ignite.distributed``: launching, data, gradients.
+
+Three ways to run, decided by :class:`Launch`:
+
+- one process (the default);
+- ``train.nproc_per_node = N``: Hyrax starts N processes on this node (``idist.spawn``);
+- started by ``torchrun --nproc_per_node=N $(which hyrax) train`` (or on several nodes): every
+  process runs the verb, and the process group comes from torchrun's environment.
+
+Hyrax models run their own ``train_step``, which calls the model directly, so the model is not
+wrapped in ``DistributedDataParallel`` (whose gradient hooks only work when its own ``forward`` runs).
+Instead every process starts from rank 0's weights, :func:`average_gradients` all-reduces the
+gradients inside ``HyraxModel.optimize``, and :func:`broadcast_buffers` keeps buffers such as batch
+norm statistics equal, so the processes stay identical, as with DDP.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import ignite.distributed as idist
+import torch
+from torch.utils.data import DataLoader
+
+from hyrax.errors import ConfigError
+from hyrax.training.sampler import EpochSampler
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How this invocation of ``hyrax train`` runs its processes.
+
+    Attributes
+    ----------
+    backend : str or None
+        The ``torch.distributed`` backend, or None for a single process.
+    nproc_per_node : int
+        Processes to spawn from here; 1 when none are spawned.
+    under_torchrun : bool
+        True when torchrun (or another launcher) started this process as one rank of several.
+    """
+
+    backend: str | None
+    nproc_per_node: int
+    under_torchrun: bool
+
+    @classmethod
+    def from_settings(cls, backend: str | bool, nproc_per_node: int, device: str) -> Launch:
+        """Decide from ``train.distributed_backend``, ``train.nproc_per_node`` and ``general.device``."""
+        if isinstance(nproc_per_node, bool) or not isinstance(nproc_per_node, int) or nproc_per_node < 1:
+            raise ConfigError(
+                f"The 'train.nproc_per_node' key must be an integer >= 1. Got {nproc_per_node!r} instead.",
+                key="train.nproc_per_node",
+            )
+        under_torchrun = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if not under_torchrun and nproc_per_node == 1:
+            return cls(None, 1, False)
+        if backend is False:
+            wants_gpu = str(device).startswith("cuda") or (
+                str(device) == "auto" and torch.cuda.is_available()
+            )
+            backend = "nccl" if wants_gpu else "gloo"
+        if backend not in idist.available_backends():
+            raise ConfigError(
+                f"train.distributed_backend = {backend!r} is not available here; available: "
+                f"{', '.join(idist.available_backends())}.",
+                key="train.distributed_backend",
+            )
+        return cls(backend, 1 if under_torchrun else nproc_per_node, under_torchrun)
+
+    @property
+    def is_main(self) -> bool:
+        """True in the process that owns the results directory: rank 0, or the spawning parent."""
+        return not self.under_torchrun or int(os.environ.get("RANK", "0")) == 0
+
+    def run(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run ``function(local_rank, *args)`` in every process of this launch.
+
+        Returns
+        -------
+        object
+            What ``function`` returned here, or None when it ran in spawned processes.
+        """
+        if self.backend is None:
+            return function(0, *args)
+        if self.under_torchrun:
+            idist.initialize(self.backend)
+            try:
+                return function(idist.get_local_rank(), *args)
+            finally:
+                idist.finalize()
+        idist.spawn(
+            self.backend,
+            function,
+            args=args,
+            nproc_per_node=self.nproc_per_node,
+            master_addr="127.0.0.1",
+            master_port=free_port(),
+        )
+        return None
+
+
+def free_port() -> int:
+    # Several runs (or tests) on one machine must not collide on a fixed rendezvous port.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def average_gradients(parameters: list[torch.nn.Parameter]) -> None:
+    """Replace each gradient by its mean over all processes: one all-reduce per device and dtype."""
+    buckets: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
+    for parameter in parameters:
+        if parameter.grad is not None:
+            buckets.setdefault((parameter.grad.device, parameter.grad.dtype), []).append(parameter.grad)
+    world_size = idist.get_world_size()
+    for gradients in buckets.values():
+        flat = torch.cat([g.reshape(-1) for g in gradients])
+        idist.all_reduce(flat)
+        flat /= world_size
+        offset = 0
+        for gradient in gradients:
+            count = gradient.numel()
+            gradient.copy_(flat[offset : offset + count].view_as(gradient))
+            offset += count
+
+
+def broadcast_parameters(module: torch.nn.Module, src: int = 0) -> None:
+    """Copy rank ``src``'s parameters and buffers to every process."""
+    for tensor in module.state_dict().values():
+        if isinstance(tensor, torch.Tensor):
+            tensor.copy_(idist.broadcast(tensor, src=src))
+
+
+def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
+    """Copy rank ``src``'s buffers (e.g. batch norm running statistics) to every process."""
+    for buffer in module.buffers():
+        buffer.copy_(idist.broadcast(buffer, src=src))
+
+
+def distribute_loader(loader: DataLoader, *, shuffle: bool, seed: int) -> tuple[DataLoader, EpochSampler]:
+    """A loader like ``loader`` whose order comes from an :class:`EpochSampler`, split among processes.
+
+    ``loader`` gives the dataset, batch size, workers and collate function (it is typically made by
+    :func:`hyrax.datasets.loading.make_data_loader`). With several processes the loader is built by
+    ``idist.auto_dataloader``, which gives each process ``batch_size / world_size`` items per batch.
+
+    Returns
+    -------
+    (DataLoader, EpochSampler)
+        The new loader and its sampler, whose ``set_epoch`` must be called each epoch
+        (:func:`hyrax.training.sampler.attach_sampler` does it).
+    """
+    world_size, rank = idist.get_world_size(), idist.get_rank()
+    sampler = EpochSampler(
+        len(loader.dataset), shuffle=shuffle, seed=seed, num_replicas=world_size, rank=rank
+    )
+    kwargs = {
+        "batch_size": loader.batch_size,
+        "sampler": sampler,
+        "num_workers": loader.num_workers,
+        "collate_fn": loader.collate_fn,
+        "pin_memory": loader.pin_memory,
+        "drop_last": loader.drop_last,
+        "persistent_workers": loader.persistent_workers,
+        # A private generator seeds the workers, so creating an iterator never draws from the global
+        # torch generator, whose state a checkpoint restores.
+        "generator": torch.Generator().manual_seed(int(seed)),
+    }
+    if world_size > 1:
+        return idist.auto_dataloader(loader.dataset, **kwargs), sampler
+    return DataLoader(loader.dataset, **kwargs), sampler

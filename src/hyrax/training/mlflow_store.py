@@ -1,0 +1,165 @@
+"""Writing runs to the shared MLflow store ``<general.results_dir>/mlflow/mlflow.db``.
+
+Each run is written through its own ``MlflowClient``, so no global MLflow state (tracking URI, active
+run) is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hyrax.config.schema import is_secret_name
+from hyrax.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 30.0
+# The characters MLflow accepts in param and metric names, and its limit on their length.
+_MLFLOW_NAME = re.compile(r"^[\w\-. :/]{1,250}$")
+
+
+def scalars(values: Mapping) -> dict[str, float]:
+    """The entries of ``values`` that are numbers or one-element tensors, as floats."""
+    result = {}
+    for key, value in values.items():
+        if isinstance(value, (int, float)) or hasattr(value, "numel") and value.numel() == 1:
+            result[str(key)] = float(value)
+    return result
+
+
+def config_params(config: Mapping, prefix: str = "") -> dict[str, str]:
+    """The configuration as MLflow params: dotted keys, JSON values, secrets left out.
+
+    A key is secret when the default configuration tags it ``[secret]`` or its name looks like one
+    (password, token, ...). Values longer than MLflow allows are cut, ending in ``...``.
+    """
+    from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+
+    spec = getattr(config, "spec", None)
+    params: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            params.update(config_params(value, f"{name}."))
+            continue
+        key_spec = spec.keys.get(key) if spec is not None else None
+        if (key_spec is not None and key_spec.secret) or is_secret_name(str(key)):
+            continue
+        if not _MLFLOW_NAME.match(name):
+            logger.warning("Config key %r is not a valid MLflow param name; it is not logged.", name)
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        params[name] = text if len(text) <= MAX_PARAM_VAL_LENGTH else text[: MAX_PARAM_VAL_LENGTH - 3] + "..."
+    return params
+
+
+class MlflowRun:
+    """One run in the shared SQLite store, written through its own client: no global MLflow state."""
+
+    def __init__(self, store_dir: Path, experiment_name: str, run_name: str, tags: dict[str, str]) -> None:
+        # mlflow reads this when first imported; the store is local, so nothing else uses the network.
+        os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+        from mlflow.tracking import MlflowClient
+
+        store_dir.mkdir(parents=True, exist_ok=True)
+        self.tracking_uri = f"sqlite:///{(store_dir / 'mlflow.db').resolve().as_posix()}"
+        self.client = MlflowClient(tracking_uri=self.tracking_uri)
+        experiment_id = self._experiment_id(experiment_name, store_dir / "artifacts")
+        self.run_id = self.client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
+        self._pending: list[Any] = []
+        self._flushed = time.monotonic()
+
+    def _experiment_id(self, name: str, artifact_dir: Path) -> str:
+        from mlflow.exceptions import MlflowException
+
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is None:
+            try:
+                return self.client.create_experiment(name, artifact_location=artifact_dir.resolve().as_uri())
+            except MlflowException:
+                # Another run created it between the two calls.
+                experiment = self.client.get_experiment_by_name(name)
+                if experiment is None:
+                    raise
+        if experiment.lifecycle_stage == "deleted":
+            raise ConfigError(
+                f"MLflow experiment {name!r} was deleted. Restore it with `MLFLOW_TRACKING_URI="
+                f"{self.tracking_uri} mlflow experiments restore --experiment-id {experiment.experiment_id}`"
+                " or set train.experiment_name to another name.",
+                key="train.experiment_name",
+            )
+        return experiment.experiment_id
+
+    def log_params(self, params: dict[str, str]) -> None:
+        """Log ``params`` in batches of MLflow's maximum size."""
+        from mlflow.entities import Param
+
+        items = [Param(key, value) for key, value in params.items()]
+        for start in range(0, len(items), 100):  # MLflow's limit per batch
+            self.client.log_batch(self.run_id, params=items[start : start + 100])
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        """Buffer ``metrics`` at ``step``; they are written every 30 s and at close."""
+        from mlflow.entities import Metric
+
+        stamp = int(time.time() * 1000)
+        self._pending += [Metric(k, v, stamp, step) for k, v in metrics.items() if math.isfinite(v)]
+        # A write takes 20-70 ms: too long to spend after every short epoch.
+        if time.monotonic() - self._flushed > FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered metrics."""
+        for start in range(0, len(self._pending), 1000):  # MLflow's limit per batch
+            self.client.log_batch(self.run_id, metrics=self._pending[start : start + 1000])
+        self._pending, self._flushed = [], time.monotonic()
+
+    def close(self, status: str, artifacts: list[Path]) -> None:
+        """Write what is buffered, log ``artifacts`` and end the run with ``status``."""
+        self.flush()
+        for path in artifacts:
+            if path.is_file():
+                self.client.log_artifact(self.run_id, str(path))
+        self.client.set_terminated(self.run_id, status)
+
+
+def record_run(
+    config: Mapping,
+    results_dir: Path,
+    metrics: Mapping[str, float],
+    artifacts: list[Path] | tuple[Path, ...] = (),
+    tags: Mapping[str, str] | None = None,
+) -> str | None:
+    """Record a finished run other than training (e.g. ``hyrax test``) in the shared MLflow store.
+
+    The run is named after ``results_dir``, in experiment ``train.experiment_name``, and holds the
+    configuration as params, ``metrics`` at step 0, and ``artifacts``. Nothing is recorded when
+    ``train.mlflow`` is false.
+
+    Returns
+    -------
+    str or None
+        The MLflow run id, or None when MLflow is off.
+    """
+    if not config["train"]["mlflow"]:
+        return None
+    results_dir = Path(results_dir)
+    store_dir = Path(config["general"]["results_dir"]) / "mlflow"
+    run_tags = {"hyrax.results_dir": str(results_dir.resolve()), **dict(tags or {})}
+    run = MlflowRun(store_dir, config["train"]["experiment_name"], results_dir.name, run_tags)
+    status = "FAILED"
+    try:
+        run.log_params(config_params(config))
+        run.log_metrics(scalars(metrics), step=0)
+        status = "FINISHED"
+    finally:
+        run.close(status, [Path(path) for path in artifacts])
+    return run.run_id

@@ -1,0 +1,306 @@
+"""Experiment tracking of a training run: MLflow, TensorBoard and a loss-curve plot.
+
+:func:`attach_tracking` attaches ignite handlers that record, on rank 0:
+
+- in the MLflow SQLite store ``<general.results_dir>/mlflow/mlflow.db``, shared by all runs so that
+  ``mlflow ui`` shows them together: a run named after the results directory, with the flattened
+  configuration as params (no secrets), per-epoch metrics ``train_loss``, ``val_loss``, ``lr``,
+  ``epoch_time_s``, ``samples_per_s`` (and ``train_<name>``/``val_<name>`` for the engines' other
+  metrics), and the artifacts ``runtime_config.toml`` and ``loss_curve.png``;
+- in ``<run results directory>/tensorboard/``: ``iteration/<output key>`` and ``iteration/lr`` every
+  ``train.log_every_n_steps`` iterations, and ``epoch/<metric>``;
+- ``<run results directory>/loss_curve.png``: train and validation loss per epoch, drawn at close.
+
+Records reach the disk at most every 30 s (TensorBoard rereads its folder only that often anyway)
+and at close, so that writing them costs training no measurable time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import ignite.distributed as idist
+import torch
+from ignite.engine import Engine, Events
+
+from hyrax.config import RUNTIME_CONFIG_NAME
+from hyrax.errors import ConfigError
+from hyrax.training.loss_curve import plot_loss_curve
+from hyrax.training.mlflow_store import MlflowRun, config_params, record_run, scalars
+from hyrax.training.tensorboard_events import EventFile
+
+logger = logging.getLogger(__name__)
+
+LOSS_CURVE_NAME = "loss_curve.png"
+_NESTED = (torch.Tensor, Mapping, list, tuple)
+
+
+def _batch_size(batch: Any) -> int:
+    """Samples in a batch: the length of its first tensor, looking inside dicts, lists and tuples."""
+    for _ in range(8):
+        if isinstance(batch, Mapping):
+            batch = next(iter(batch.values()), None)
+        elif isinstance(batch, (list, tuple)) and batch and isinstance(batch[0], _NESTED):
+            batch = batch[0]
+        else:
+            break
+    try:
+        return len(batch)
+    except TypeError:
+        return 1
+
+
+class _Mean:
+    """Running mean that keeps tensors on their device, so that adding a loss forces no sync."""
+
+    def __init__(self) -> None:
+        self.total: Any = 0.0
+        self.count = 0
+
+    def add(self, value: Any) -> None:
+        self.total += value.detach() if isinstance(value, torch.Tensor) else value
+        self.count += 1
+
+    def value(self) -> float | None:
+        return float(self.total) / self.count if self.count else None
+
+
+class _EpochRecorder:
+    """Summarises each trainer epoch, and the evaluation run at its end, as a dict of floats.
+
+    Training runs the Python of ``iteration_completed`` with cold caches between the model's kernels,
+    where each line costs several times what a micro-benchmark shows; so it does the least it can, and
+    calls ``log_step`` (TensorBoard) itself rather than through a second, filtered ignite handler.
+    """
+
+    def __init__(self, evaluator: Engine | None, optimizer: Any, every: int) -> None:
+        self.evaluator, self.optimizer, self.every = evaluator, optimizer, every
+        self.log_step: Any = None
+        self.history: list[dict[str, float]] = []
+        self._val = _Mean()
+        self._loss: Any = 0.0
+        self._count = self._first_size = 0
+        self._last_batch: Any = None
+        self._lr: float | None = None
+        self._evaluated = self._warned = False
+
+    def epoch_started(self, engine: Engine) -> None:
+        # An evaluation before this epoch (a sanity check before training, say) is not this epoch's.
+        self._loss, self._count, self._evaluated = 0.0, 0, False
+        if self.optimizer is not None:
+            # The rate the epoch's steps start with: a scheduler stepped at the last epoch's end is applied.
+            self._lr = float(self.optimizer.param_groups[0]["lr"])
+
+    def iteration_completed(self, engine: Engine) -> None:
+        state = engine.state
+        try:
+            loss = state.output["loss"]
+        except (KeyError, TypeError, IndexError):
+            raise TypeError(
+                "Tracking expects the trainer's step to return a dict of floats with a 'loss' entry; got "
+                f"{type(state.output).__name__} {state.output!r:.80}."
+            ) from None
+        # Detached, so that a tensor loss neither keeps its graph alive nor forces a device sync.
+        self._loss += loss.detach() if isinstance(loss, torch.Tensor) else loss
+        if not self._count:
+            self._first_size = _batch_size(state.batch)
+        self._count += 1
+        self._last_batch = state.batch
+        if self.log_step is not None and state.iteration % self.every == 0:
+            self.log_step(engine)
+
+    def evaluation_started(self, engine: Engine) -> None:
+        self._val = _Mean()
+
+    def evaluation_iteration_completed(self, engine: Engine) -> None:
+        output = engine.state.output
+        if isinstance(output, Mapping) and "loss" in output:
+            self._val.add(output["loss"])
+
+    def evaluation_completed(self, engine: Engine) -> None:
+        self._evaluated = True
+
+    def summarise(self, engine: Engine) -> dict[str, float]:
+        """Metrics of the epoch just completed; appended to :attr:`history` with its ``epoch``."""
+        # Ignite stores the epoch's time before EPOCH_COMPLETED handlers run, so evaluation is excluded.
+        seconds = max(engine.state.times[Events.EPOCH_COMPLETED.name] or 0.0, 1e-9)
+        # Every batch but the last has the first one's size, as with a DataLoader; a distributed sampler
+        # gives every process as many samples as rank 0.
+        samples = 0
+        if self._count:
+            samples = (self._count - 1) * self._first_size + _batch_size(self._last_batch)
+            self._last_batch = None
+        samples *= idist.get_world_size()
+        metrics = {f"train_{name}": value for name, value in scalars(engine.state.metrics).items()}
+        metrics.setdefault("train_loss", float(self._loss) / self._count if self._count else None)
+        metrics.update(lr=self._lr, epoch_time_s=seconds, samples_per_s=samples / seconds)
+        if self._evaluated and self.evaluator is not None:
+            self._evaluated = False
+            metrics.update({f"val_{name}": v for name, v in scalars(self.evaluator.state.metrics).items()})
+            metrics.setdefault("val_loss", self._val.value())
+            if metrics["val_loss"] is None and not self._warned:
+                self._warned = True
+                logger.warning(
+                    "The evaluator ran but gave no validation loss: it needs state.metrics['loss'] or "
+                    "iteration outputs that are dicts with a 'loss' entry."
+                )
+        metrics = {name: value for name, value in metrics.items() if value is not None}
+        self.history.append({"epoch": float(engine.state.epoch), **metrics})
+        return metrics
+
+
+class Tracking:
+    """The tracking of one training run, as returned by :func:`attach_tracking`.
+
+    :meth:`close`, or leaving a ``with`` block, detaches the handlers, draws the loss curve, writes
+    what is buffered, logs the artifacts and ends the MLflow run; calling it again does nothing. On
+    ranks other than 0 the object does nothing at all.
+    """
+
+    def __init__(self, results_dir: Path | None = None, recorder: _EpochRecorder | None = None) -> None:
+        self.results_dir, self._recorder = results_dir, recorder
+        self._mlflow: MlflowRun | None = None
+        self._tensorboard: EventFile | None = None
+        self._handles: list[Any] = []
+        self._closed = False
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """The metrics of every epoch so far, each with its ``epoch``."""
+        return self._recorder.history if self._recorder is not None else []
+
+    def _log_step(self, engine: Engine) -> None:
+        values = {f"iteration/{name}": value for name, value in scalars(engine.state.output).items()}
+        if self._recorder.optimizer is not None:
+            values["iteration/lr"] = float(self._recorder.optimizer.param_groups[0]["lr"])
+        self._tensorboard.add_scalars(values, engine.state.iteration)
+
+    def _log_epoch(self, engine: Engine) -> None:
+        metrics = self._recorder.summarise(engine)
+        if self._tensorboard is not None:
+            self._tensorboard.add_scalars({f"epoch/{k}": v for k, v in metrics.items()}, engine.state.epoch)
+        if self._mlflow is not None:
+            self._mlflow.log_metrics(metrics, step=engine.state.epoch)
+
+    def close(self, status: str = "FINISHED") -> None:
+        """Finish the records; ``status`` is the MLflow run status: FINISHED, FAILED or KILLED."""
+        if self._closed:
+            return
+        self._closed = True
+        for handle in self._handles:
+            handle.remove()
+        artifacts = []
+        try:
+            if self.results_dir is not None:
+                artifacts.append(self.results_dir / RUNTIME_CONFIG_NAME)
+                if self.history:
+                    artifacts.append(self.results_dir / LOSS_CURVE_NAME)
+                    plot_loss_curve(self.history, artifacts[-1], self.results_dir.name)
+        finally:
+            if self._tensorboard is not None:
+                self._tensorboard.close()
+            if self._mlflow is not None:
+                self._mlflow.close(status, artifacts)
+
+    def __enter__(self) -> Tracking:
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, traceback: Any) -> None:
+        if exc_type is None:
+            self.close("FINISHED")
+        else:
+            self.close("KILLED" if issubclass(exc_type, KeyboardInterrupt) else "FAILED")
+
+
+def attach_tracking(
+    trainer: Engine,
+    evaluator: Engine | None,
+    *,
+    results_dir: Path,
+    config: Mapping,
+    model: torch.nn.Module | None = None,
+    optimizer: Any = None,
+) -> Tracking:
+    """Record a training run in MLflow, TensorBoard and a loss-curve plot (see the module docstring).
+
+    Contract with the caller:
+
+    - Call it on every rank: only rank 0 records; the others get a :class:`Tracking` that does nothing.
+    - After each iteration ``trainer.state.output`` is a dict of floats (or 0-d tensors) with at least
+      ``"loss"``. An epoch's train loss is ``trainer.state.metrics["loss"]`` if a handler attached
+      before this call sets it at ``EPOCH_COMPLETED``, else the mean of the iterations' losses. Samples
+      per second takes a batch's size to be the length of its first tensor, and every batch of an
+      epoch but the last to be as large as the first, as a ``DataLoader`` gives them.
+    - The evaluator is run by a trainer ``EPOCH_COMPLETED`` handler attached before this call (ignite
+      fires handlers in the order they were attached). The validation loss is
+      ``evaluator.state.metrics["loss"]`` if set, else the mean of the ``"loss"`` entries of its
+      iteration outputs; it is logged only for epochs in which the evaluator ran.
+    - ``results_dir`` already holds ``runtime_config.toml``. Close the result when training ends, best
+      as ``with attach_tracking(...): trainer.run(loader, max_epochs=n)``, which marks a run that
+      raised FAILED (KILLED for Ctrl-C) in MLflow.
+
+    Parameters
+    ----------
+    trainer, evaluator : ignite.engine.Engine
+        The training engine, and the validation engine or None.
+    results_dir : Path
+        This run's results directory; its name becomes the MLflow run name.
+    config : Mapping
+        The whole Hyrax configuration; reads ``general.results_dir`` and ``train.experiment_name``,
+        ``train.mlflow``, ``train.tensorboard`` and ``train.log_every_n_steps``.
+    model : torch.nn.Module, optional
+        Its class and parameter count become MLflow tags.
+    optimizer : torch.optim.Optimizer, optional
+        The learning rate of its first parameter group is recorded.
+
+    Returns
+    -------
+    Tracking
+        Close it, or use it as a context manager, to finish the records.
+    """
+    if idist.get_rank() != 0:
+        return Tracking()
+    train = config["train"]
+    every = train["log_every_n_steps"]
+    if not isinstance(every, int) or every < 1:
+        raise ConfigError(
+            f"The 'train.log_every_n_steps' key must be an integer >= 1. Got {every!r} instead.",
+            key="train.log_every_n_steps",
+        )
+    results_dir = Path(results_dir)
+    recorder = _EpochRecorder(evaluator, optimizer, every)
+    tracking = Tracking(results_dir, recorder)
+    try:
+        if train["mlflow"]:
+            tags = {"hyrax.results_dir": str(results_dir.resolve())}
+            if model is not None:
+                tags["hyrax.model_class"] = f"{type(model).__module__}.{type(model).__qualname__}"
+                tags["hyrax.num_parameters"] = str(sum(p.numel() for p in model.parameters()))
+            store_dir = Path(config["general"]["results_dir"]) / "mlflow"
+            tracking._mlflow = MlflowRun(store_dir, train["experiment_name"], results_dir.name, tags)
+            tracking._mlflow.log_params(config_params(config))
+        handlers = [
+            (trainer, Events.EPOCH_STARTED, recorder.epoch_started),
+            (trainer, Events.ITERATION_COMPLETED, recorder.iteration_completed),
+            (trainer, Events.EPOCH_COMPLETED, tracking._log_epoch),
+        ]
+        if evaluator is not None:
+            handlers += [
+                (evaluator, Events.EPOCH_STARTED, recorder.evaluation_started),
+                (evaluator, Events.ITERATION_COMPLETED, recorder.evaluation_iteration_completed),
+                (evaluator, Events.COMPLETED, recorder.evaluation_completed),
+            ]
+        if train["tensorboard"]:
+            tracking._tensorboard = EventFile(results_dir / "tensorboard")
+            recorder.log_step = tracking._log_step
+        tracking._handles = [engine.add_event_handler(event, handler) for engine, event, handler in handlers]
+    except BaseException:
+        tracking.close("FAILED")
+        raise
+    return tracking
+
+
+__all__ = ["LOSS_CURVE_NAME", "Tracking", "attach_tracking", "record_run"]

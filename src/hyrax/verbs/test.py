@@ -1,0 +1,105 @@
+"""The ``test`` verb: evaluate a trained model on the test split it was trained beside."""
+
+from __future__ import annotations
+
+import logging
+
+from hyrax.verbs.base import Verb, hyrax_verb
+
+logger = logging.getLogger(__name__)
+
+METRICS_NAME = "test_metrics.json"
+CONFUSION_MATRIX_NAME = "confusion_matrix.png"
+CONFUSION_COUNTS_NAME = "confusion_matrix.npy"
+
+
+@hyrax_verb("test")
+class Test(Verb):
+    """Evaluate a trained model on the test split: loss, and accuracy with a confusion matrix."""
+
+    add_parser_kwargs = {
+        "epilog": "Weights come from test.model_weights_file, or from the most recent complete train run; "
+        "the test split is the one that run saved."
+    }
+
+    def run(self) -> dict[str, float]:
+        """Evaluate the trained model on the test split of the train run its weights come from.
+
+        The metrics are the means over the test batches of what the model's ``validate_step``
+        returns (``loss`` at least), as in validation during training. For classifiers on labelled
+        data, ``accuracy`` is the fraction of test objects classified correctly and the confusion
+        matrix is saved as ``confusion_matrix.png`` (and its counts as ``confusion_matrix.npy``). The
+        metrics go to ``test_metrics.json`` and, with ``train.mlflow``, to the MLflow store as
+        ``test_<name>``.
+
+        Returns
+        -------
+        dict of str to float
+            The metrics, e.g. ``{"loss": 0.41, "accuracy": 0.87}``.
+        """
+        import json
+
+        import numpy as np
+
+        from hyrax.datasets.loading import build_dataset, make_data_loader
+        from hyrax.errors import ConfigError
+        from hyrax.inference.evaluation import evaluate, plot_confusion_matrix
+        from hyrax.inference.trained_model import find_trained_weights, load_trained_model, split_indices
+        from hyrax.training.device import select_device
+        from hyrax.training.tracking import record_run
+
+        config = self.config
+        key = "test.model_weights_file"
+        trained = find_trained_weights(config, config["test"]["model_weights_file"], key)
+        if trained.train_dir is None:
+            raise ConfigError(
+                f"The test split is saved by the train run, but the weights {trained.weights} are not in a "
+                f"train results directory (no splits.npz beside them). Set {key} to the train results "
+                f"directory, or to false for the most recent complete train run.",
+                key=key,
+            )
+        dataset = build_dataset(config)
+        indices = split_indices(trained, "test", len(dataset), key)
+        if len(indices) == 0:
+            raise ConfigError(
+                f"The test split of {trained.train_dir} is empty (data_set.test_size was 0 for that run). "
+                f"Train with a non-empty test split to evaluate on it.",
+                key="data_set.test_size",
+            )
+        seed = int(config["general"]["seed"])
+        loader = make_data_loader(dataset, indices, config["data_loader"], shuffle=False, seed=seed)
+        device = select_device(config["general"]["device"])
+        model = load_trained_model(
+            config, dataset, trained.weights, indices=indices, collate_fn=loader.collate_fn, device=device
+        )
+        with self.results_directory() as results_dir:
+            evaluation = evaluate(model, loader, device=device)
+            metrics = evaluation.metrics
+            artifacts = [results_dir / METRICS_NAME]
+            report = {"metrics": metrics, "n_objects": evaluation.n_objects, "weights": str(trained.weights)}
+            if evaluation.confusion is not None:
+                np.save(results_dir / CONFUSION_COUNTS_NAME, evaluation.confusion)
+                class_names = getattr(getattr(dataset, "dataset", dataset), "class_names", None)
+                artifacts.append(
+                    plot_confusion_matrix(
+                        evaluation.confusion,
+                        results_dir / CONFUSION_MATRIX_NAME,
+                        class_names,
+                        results_dir.name,
+                    )
+                )
+                report["confusion_matrix"] = evaluation.confusion.tolist()
+            (results_dir / METRICS_NAME).write_text(json.dumps(report, indent=2), encoding="utf-8")
+            record_run(
+                config,
+                results_dir,
+                {f"test_{name}": value for name, value in metrics.items()},
+                artifacts,
+                tags={"hyrax.verb": "test", "hyrax.weights": str(trained.weights)},
+            )
+        logger.info(
+            "Test split of %d objects: %s",
+            evaluation.n_objects,
+            ", ".join(f"{name} {value:.4g}" for name, value in metrics.items()),
+        )
+        return metrics
