@@ -12,9 +12,10 @@ records, so everything the verb does per epoch (checkpoints, progress bar, MLflo
 tracking, all at their defaults) is included; for the plain loop the same epochs are timed. The
 validate split is empty, since the plain loop does not validate. Rounds are interleaved so that
 load from other processes affects both alike; the summary compares the median and the fastest
-epoch of each, the fastest being the least disturbed by other processes. Both run with ``--threads`` torch threads (1 by
-default): on a shared machine, a second intra-op thread that other processes keep from running
-stalls every parallel operation and makes timings swing several-fold.
+epoch of each, the fastest being the least disturbed by other processes. ``--no-tracking`` turns
+MLflow and TensorBoard off, to tell their cost from the engine's. Both run with ``--threads`` torch
+threads (1 by default): on a shared machine, a second intra-op thread that other processes keep
+from running stalls every parallel operation and makes timings swing several-fold.
 
 Target: ratio (hyrax / plain) >= 0.95 on CPU.
 
@@ -34,7 +35,7 @@ import time
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
-def settings(size: int, image_size: int, dataset: str) -> dict:
+def settings(size: int, image_size: int, dataset: str, tracking: bool = True) -> dict:
     if dataset == "synthetic":
         data_set = {
             "name": "SyntheticGalaxyDataSet",
@@ -49,6 +50,7 @@ def settings(size: int, image_size: int, dataset: str) -> dict:
         "general": {"log_level": "info"},
         "data_set": {**data_set, "validate_size": False},
         "data_loader": loader,
+        "train": {"mlflow": tracking, "tensorboard": tracking},
     }
 
 
@@ -72,13 +74,15 @@ class _EpochEnds(logging.Handler):
             self.times.append(record.created)
 
 
-def hyrax_epoch_seconds(epochs: int, size: int, image_size: int, dataset: str) -> tuple[list[float], int]:
+def hyrax_epoch_seconds(
+    epochs: int, size: int, image_size: int, dataset: str, tracking: bool = True
+) -> tuple[list[float], int]:
     """Seconds of each epoch of ``Hyrax().train()`` but the first, from its end-of-epoch log records."""
     from hyrax import Hyrax
     from hyrax.datasets.splits import splits_from_config
 
     h = Hyrax()
-    apply(h, settings(size, image_size, dataset))
+    apply(h, settings(size, image_size, dataset, tracking))
     h.set_config("train.epochs", epochs)
     ends = _EpochEnds()
     logger = logging.getLogger("hyrax.training.reporting")
@@ -135,6 +139,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=2000, help="objects in the dataset (60%% train)")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--dataset", choices=["random", "synthetic"], default="random")
+    parser.add_argument(
+        "--tracking",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="MLflow and TensorBoard tracking in hyrax train (its default: on)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (0: torch's default)")
     args = parser.parse_args()
     os.chdir(tempfile.mkdtemp(prefix="hyrax-train-bench-"))
@@ -148,13 +158,15 @@ def main() -> None:
     plain_all: list[float] = []
     for round_number in range(1, args.rounds + 1):
         plain = plain_epoch_seconds(args.epochs, args.size, args.image_size, args.dataset)
-        ours, n_train = hyrax_epoch_seconds(args.epochs, args.size, args.image_size, args.dataset)
+        ours, n_train = hyrax_epoch_seconds(
+            args.epochs, args.size, args.image_size, args.dataset, args.tracking
+        )
         plain_all += plain
         ours_all += ours
         rate, plain_rate = n_train * len(ours) / sum(ours), n_train * len(plain) / sum(plain)
         print(
-            f"round {round_number}: hyrax train {rate:8.1f} samples/s, plain loop {plain_rate:8.1f} samples/s, "
-            f"ratio {rate / plain_rate:.3f}",
+            f"round {round_number}: hyrax train {rate:8.1f} samples/s, plain loop {plain_rate:8.1f} "
+            f"samples/s, ratio {rate / plain_rate:.3f}",
             flush=True,
         )
     median = statistics.median(plain_all) / statistics.median(ours_all)

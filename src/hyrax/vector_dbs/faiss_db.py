@@ -115,7 +115,8 @@ class FaissDB(VectorDB):
         self._ids = table.column("id").to_pylist()
         self._rows = {object_id: row for row, object_id in enumerate(self._ids)}
         for name in table.column_names[1:]:
-            column = table.column(name).to_numpy(zero_copy_only=False)
+            # Arrow hands out read-only buffers; the columns are updated in place by later upserts.
+            column = np.array(table.column(name).to_numpy(zero_copy_only=False))
             self._columns[name] = column.astype(str) if column.dtype == object else column
 
     def _save_settings(self, settings: dict[str, Any]) -> None:

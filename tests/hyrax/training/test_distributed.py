@@ -9,7 +9,7 @@ import torch
 from hyrax.config import ConfigManager
 from hyrax.errors import ConfigError
 from hyrax.results import find_most_recent_results_dir
-from hyrax.training.distributed import Launch, free_port, average_gradients
+from hyrax.training.distributed import Launch, average_gradients, free_port
 from hyrax.training.session import TrainingJob, train_process
 from hyrax.verbs.train import Train
 

@@ -96,3 +96,15 @@ def test_missing_faiss_names_the_extra_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "faiss", None)
     with pytest.raises(MissingDependencyError, match=r"pip install 'hyrax\[faiss\]'"):
         FaissDB(path=tmp_path).connect()
+
+
+def test_metadata_of_a_reopened_collection_can_be_updated(tmp_path):
+    from hyrax.vector_dbs.faiss_db import FaissDB
+
+    with FaissDB(tmp_path) as db:
+        db.upsert(["a", "b"], np.eye(2, dtype=np.float32), {"m": np.array([1, 2])})
+    with FaissDB(tmp_path) as db:
+        db.upsert(["a"], np.eye(2, dtype=np.float32)[:1], {"m": np.array([3])})
+    with FaissDB(tmp_path) as db:
+        assert db.get_by_id(["a", "b"]).metadata["m"].tolist() == [3, 2]
+        assert db.count() == 2

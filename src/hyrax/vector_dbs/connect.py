@@ -1,0 +1,144 @@
+"""Open the vector database the ``[vector_db]`` configuration names: the one place that decides which.
+
+``save_to_database`` writes, and ``lookup`` and ``database_connection`` read, through
+:func:`open_vector_db`. The database is, in order of precedence:
+
+1. ``vector_db.server_url``, when set: a running server (``vector_db_dir`` is then not used);
+2. ``vector_db.vector_db_dir``, when set: a folder of an embedded database;
+3. otherwise, for writing, the folder the caller gives (``save_to_database`` passes
+   ``<its results directory>/vector_db``), and for reading, the database recorded in
+   ``vector_db.json`` by the newest complete ``save_to_database`` run in ``general.results_dir``.
+
+The record names the backend, collection and folder (or server) a run wrote to, so ``lookup`` finds
+the database even when the configuration has changed since.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hyrax.errors import ResultsNotFoundError
+from hyrax.vector_dbs.base import VectorDB
+
+logger = logging.getLogger(__name__)
+
+RECORD_NAME = "vector_db.json"
+"""File in a ``save_to_database`` results directory that says where its database is."""
+SAVE_VERB = "save_to_database"
+
+
+def _unset(value: Any) -> bool:
+    return value is False or value is None or value == ""
+
+
+def _backend(name: str) -> type[VectorDB]:
+    from hyrax.registry import VECTOR_DB_REGISTRY, get_or_load_class
+
+    return get_or_load_class({"name": name}, VECTOR_DB_REGISTRY)
+
+
+def write_record(results_dir: str | os.PathLike, db: VectorDB, **extra: Any) -> Path:
+    """Write ``vector_db.json`` into ``results_dir``, recording where ``db`` lives.
+
+    A folder inside ``results_dir`` is stored relative to it, so the results directory can be moved.
+    """
+    results_dir = Path(results_dir).resolve()
+    path = None
+    if db.path is not None:
+        path = Path(db.path).resolve()
+        path = path.relative_to(results_dir) if path.is_relative_to(results_dir) else path
+    record = {
+        "name": type(db).registry_name or f"{type(db).__module__}.{type(db).__qualname__}",
+        "collection": db.collection,
+        "path": None if path is None else str(path),
+        "server_url": db.server_url,
+        **extra,
+    }
+    target = results_dir / RECORD_NAME
+    target.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    return target
+
+
+def read_record(results_dir: str | os.PathLike) -> dict[str, Any]:
+    """Read the ``vector_db.json`` of a ``save_to_database`` results directory; paths made absolute."""
+    results_dir = Path(results_dir)
+    file = results_dir / RECORD_NAME
+    if not file.is_file():
+        raise ResultsNotFoundError(
+            f"{file} does not exist, so the database that run wrote to is unknown. Set "
+            "vector_db.vector_db_dir (or vector_db.server_url) to the database to use."
+        )
+    record = json.loads(file.read_text(encoding="utf-8"))
+    if record.get("path") is not None:
+        record["path"] = str((results_dir / record["path"]).resolve())
+    return record
+
+
+def open_vector_db(
+    config: Mapping, *, for_writing: bool = False, default_path: str | os.PathLike | None = None
+) -> VectorDB:
+    """Create (without connecting) the :class:`VectorDB` that ``config["vector_db"]`` names.
+
+    Parameters
+    ----------
+    config : mapping
+        The whole Hyrax configuration.
+    for_writing : bool
+        Open for ``save_to_database``: the database is created if missing, in ``default_path`` when
+        neither ``vector_db.server_url`` nor ``vector_db.vector_db_dir`` is set, and a new collection
+        gets ``vector_db.metric``. For reading, the folder must exist and the collection keeps its own
+        metric.
+    default_path : path, optional
+        Folder to write to when the configuration names none (required then, when writing).
+
+    Returns
+    -------
+    VectorDB
+        The database object; its methods connect on first use, and it is a context manager.
+
+    Raises
+    ------
+    ResultsNotFoundError
+        When reading and there is no database: no such folder, or no complete save_to_database run.
+    """
+    settings = config["vector_db"]
+    collection = str(settings.get("collection", "hyrax"))
+    metric = settings.get("metric", "l2") if for_writing else None
+    name = str(settings["name"])
+    server_url = None if _unset(settings["server_url"]) else str(settings["server_url"])
+    path: str | None = None
+    if server_url is None:
+        if not _unset(settings["vector_db_dir"]):
+            path = str(settings["vector_db_dir"])
+        elif for_writing:
+            if default_path is None:
+                raise ValueError("open_vector_db needs default_path to write when vector_db_dir is false.")
+            path = str(default_path)
+        else:
+            from hyrax.results import find_most_recent_results_dir
+
+            try:
+                run_dir = find_most_recent_results_dir(config, SAVE_VERB)
+            except ResultsNotFoundError as error:
+                raise ResultsNotFoundError(
+                    f"{error} (Or set vector_db.vector_db_dir or vector_db.server_url to an existing "
+                    "database.)"
+                ) from None
+            record = read_record(run_dir)
+            logger.info("Using the vector database written by %s", run_dir)
+            name, collection = record["name"], record["collection"]
+            path, server_url = record.get("path"), record.get("server_url")
+    if path is not None and not for_writing and not Path(path).is_dir():
+        raise ResultsNotFoundError(
+            f"There is no vector database at {path}. Run `hyrax save_to_database` first, or set "
+            "vector_db.vector_db_dir to an existing database folder."
+        )
+    backend = _backend(name)
+    if server_url is not None:
+        return backend(server_url=server_url, collection=collection, metric=metric)
+    return backend(path, collection=collection, metric=metric)
