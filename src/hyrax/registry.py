@@ -233,6 +233,26 @@ class Registry(Mapping):
         return f"Registry({self.kind!r}, {len(self._entries)} registered)"
 
 
+def register_subclass(cls: type, registry: Registry) -> bool:
+    """Register ``cls`` from a base class's ``__init_subclass__``, following its ``registry_name``.
+
+    ``registry_name`` is a class attribute: ``""`` (the default, also when a subclass does not set it)
+    registers the class under its own name, another string under that name, and ``None`` (or a class
+    name starting with ``_``) keeps the class out of the registry.
+
+    Returns
+    -------
+    bool
+        Whether the class was registered.
+    """
+    if "registry_name" not in cls.__dict__:
+        cls.registry_name = ""
+    if cls.registry_name is None or cls.__name__.startswith("_"):
+        return False
+    registry.register(cls.registry_name or cls.__name__, cls)
+    return True
+
+
 def get_or_load_class(config_table: Mapping, registry: Registry) -> Any:
     """Return the class named by ``config_table["name"]``: a registered name or a dotted path.
 

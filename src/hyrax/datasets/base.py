@@ -42,7 +42,7 @@ import torch
 from torch.utils.data import Dataset
 
 from hyrax.errors import DataError, did_you_mean
-from hyrax.registry import DATA_SET_REGISTRY
+from hyrax.registry import DATA_SET_REGISTRY, register_subclass
 
 
 class HyraxDataset(Dataset):
@@ -77,11 +77,7 @@ class HyraxDataset(Dataset):
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)
-        if "registry_name" not in cls.__dict__:
-            cls.registry_name = ""
-        if cls.registry_name is None or cls.__name__.startswith("_"):
-            return
-        DATA_SET_REGISTRY.register(cls.registry_name or cls.__name__, cls)
+        register_subclass(cls, DATA_SET_REGISTRY)
 
     def __init__(self, config: Mapping | None = None):
         self.config = config

@@ -46,7 +46,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from hyrax.errors import HyraxError
-from hyrax.registry import VECTOR_DB_REGISTRY
+from hyrax.registry import VECTOR_DB_REGISTRY, register_subclass
 
 METRICS = ("l2", "cosine")
 
@@ -153,21 +153,18 @@ class VectorDB(ABC):
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)
-        if "registry_name" not in cls.__dict__:
-            cls.registry_name = ""
-        if cls.registry_name is None or cls.__name__.startswith("_"):
-            return
-        missing = sorted(
-            name
-            for name in VectorDB.__abstractmethods__
-            if getattr(getattr(cls, name, None), "__isabstractmethod__", False)
-        )
-        if missing:
-            raise TypeError(
-                f"Vector database {cls.__qualname__} must implement {', '.join(missing)}; set "
-                "registry_name = None on an abstract intermediate class."
+        if cls.__dict__.get("registry_name", "") is not None and not cls.__name__.startswith("_"):
+            missing = sorted(
+                name
+                for name in VectorDB.__abstractmethods__
+                if getattr(getattr(cls, name, None), "__isabstractmethod__", False)
             )
-        VECTOR_DB_REGISTRY.register(cls.registry_name or cls.__name__, cls)
+            if missing:
+                raise TypeError(
+                    f"Vector database {cls.__qualname__} must implement {', '.join(missing)}; set "
+                    "registry_name = None on an abstract intermediate class."
+                )
+        register_subclass(cls, VECTOR_DB_REGISTRY)
 
     def __init__(
         self,
