@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import textwrap
 from collections.abc import Sequence
 
 from hyrax import __version__
@@ -70,7 +69,8 @@ def _report(verb: str, error: BaseException, debug: bool) -> None:
 
     if not isinstance(error, HyraxError):
         message = f"{type(error).__name__}: {message}"
-    lines = [textwrap.fill(part, width=100) for part in message.splitlines() if part.strip()]
+    # Not re-wrapped: paths and keys in the message must stay whole to be copied.
+    lines = [part for part in message.splitlines() if part.strip()]
     print(f"hyrax {verb}: error: " + "\n".join(lines), file=sys.stderr)
     if not debug:
         print('(set general.log_level = "debug" to see the traceback)', file=sys.stderr)
