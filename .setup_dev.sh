@@ -20,7 +20,8 @@ done < <("$VENV_PY" -m pip config list 2>/dev/null | sed -n "s/^[^=]*find-links=
 
 install() {
     if [ -n "${UV:-}" ]; then
-        "$UV" pip install --python "$VENV_PY" "${find_links[@]}" "$@"
+        # Byte-compiled at install, or every run where bytecode is not written compiles thousands of files.
+        "$UV" pip install --compile-bytecode --python "$VENV_PY" "${find_links[@]}" "$@"
     else
         "$VENV_PY" -m pip install --quiet "$@"
     fi
@@ -39,6 +40,8 @@ echo "== Installing $TORCH_SPEC (CPU build where one is available) ${UV:+with uv
 install "$TORCH_SPEC"
 echo "== Installing hyrax with its dev extra"
 install -e ".[dev]"
+
+"$VENV_PY" -m compileall -q src >/dev/null
 
 if [ -d .git ] || git rev-parse --git-dir >/dev/null 2>&1; then
     .venv/bin/pre-commit install --install-hooks >/dev/null

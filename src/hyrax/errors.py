@@ -74,6 +74,10 @@ class ConfigTypeError(ConfigError, TypeError):
     """A configuration value has a type its key does not accept."""
 
 
+class ConfigValueError(ConfigError):
+    """A configuration value is of the right type but outside the key's range or choices."""
+
+
 class ConfigParseError(ConfigError):
     """A configuration file is not valid TOML.
 

@@ -47,9 +47,19 @@ class Hyrax:
         general = self.config["general"]
         setup_logging(general["log_level"], general["log_destination"])
 
-    def set_config(self, key: str, value: Any) -> None:
-        """Set a dotted configuration key, e.g. ``h.set_config("train.epochs", 3)``."""
-        self.config.set_dotted(key, value)
+    def set_config(self, key: str, value: Any, origin: str = "") -> None:
+        """Set a dotted configuration key, e.g. ``h.set_config("train.epochs", 3)``.
+
+        Parameters
+        ----------
+        key : str
+            The dotted key.
+        value : object
+            Its new value, checked against the key's type, range and choices.
+        origin : str
+            Where the value comes from, named in errors (the CLI passes ``"--set KEY=VALUE"``).
+        """
+        self.config.set_dotted(key, value, origin)
         self.config_manager.refresh_plugins()
 
     def run_verb(self, name: str, *args: Any, **kwargs: Any) -> Any:

@@ -18,7 +18,7 @@ def setup_logging(level: str = "info", destination: str = "stderr") -> None:
     """Send Hyrax's log messages at ``level`` and above to ``destination``.
 
     Other libraries' loggers stay at warning, so their chatter does not drown Hyrax's messages.
-    Calling it again replaces the previous set-up.
+    Calling it again replaces the previous set-up. Credentials in URLs are masked in every line.
 
     Parameters
     ----------
@@ -27,6 +27,7 @@ def setup_logging(level: str = "info", destination: str = "stderr") -> None:
     destination : str
         "stderr", "stdout", or the path of a file to append to.
     """
+    from hyrax.config.redact import RedactingFormatter
     from hyrax.errors import ConfigError, did_you_mean
 
     numeric = _LEVELS.get(str(level).lower())
@@ -49,7 +50,7 @@ def setup_logging(level: str = "info", destination: str = "stderr") -> None:
                 "Use 'stderr', 'stdout' or a writable file path.",
                 key="general.log_destination",
             ) from None
-    handler.setFormatter(logging.Formatter(_FORMAT, datefmt="%H:%M:%S"))
+    handler.setFormatter(RedactingFormatter(_FORMAT, datefmt="%H:%M:%S"))
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _HyraxHandlerMixin)]:
         root.removeHandler(old)

@@ -2,7 +2,8 @@
 
 Start-up only imports the light verb modules; a verb imports torch and the like when it runs.
 Exit codes: 0 success, 1 runtime error (a one-paragraph message; the traceback only with
-``general.log_level = "debug"``), 2 usage error, 130 interrupted.
+``general.log_level = "debug"``, which an unexpected error's message suggests), 2 usage error,
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -60,19 +61,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _report(verb: str, error: BaseException, debug: bool) -> None:
+    from hyrax.config.redact import redact_text
+    from hyrax.errors import HyraxError
+
     if debug:
         import traceback
 
-        traceback.print_exception(error)
-    message = str(error) or type(error).__name__
-    from hyrax.errors import HyraxError
+        print(redact_text("".join(traceback.format_exception(error))), file=sys.stderr, end="")
+    message = redact_text(str(error) or type(error).__name__)
 
-    if not isinstance(error, HyraxError):
+    # A Hyrax error already says what is wrong and how to fix it; its traceback would only show Hyrax.
+    expected = isinstance(error, HyraxError)
+    if not expected:
         message = f"{type(error).__name__}: {message}"
     # Not re-wrapped: paths and keys in the message must stay whole to be copied.
     lines = [part for part in message.splitlines() if part.strip()]
     print(f"hyrax {verb}: error: " + "\n".join(lines), file=sys.stderr)
-    if not debug:
+    if not debug and not expected:
         print('(set general.log_level = "debug" to see the traceback)', file=sys.stderr)
 
 
@@ -90,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         hyrax = Hyrax(config_file=args.config)
         debug = hyrax.config["general"]["log_level"] == "debug"
         for key, value in args.overrides:
-            hyrax.set_config(key, value)
+            hyrax.set_config(key, value, origin=f"--set {key}={value!r}")
         debug = hyrax.config["general"]["log_level"] == "debug"
         from hyrax.registry import VERB_REGISTRY
 

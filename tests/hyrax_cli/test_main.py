@@ -75,3 +75,34 @@ def test_start_up_imports_nothing_heavy(code):
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_only_an_unexpected_error_suggests_the_debug_traceback(capsys):
+    from hyrax.registry import VERB_REGISTRY
+    from hyrax.verbs.base import hyrax_verb
+
+    @hyrax_verb("explode_test", force=True)
+    def explode_test(config):
+        """Fail the way a bug would."""
+        raise RuntimeError("unexpected")
+
+    try:
+        assert main(["explode_test"]) == 1
+        err = capsys.readouterr().err
+        assert "RuntimeError: unexpected" in err and 'log_level = "debug"' in err
+        assert main(["list", "--set", "train.epochs=0"]) == 1
+        err = capsys.readouterr().err
+        assert "'train.epochs'" in err and "log_level" not in err
+    finally:
+        VERB_REGISTRY.unregister("explode_test")
+
+
+def test_the_debug_traceback_masks_url_credentials(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[general]\nlog_level = "debug"\n[vector_db]\nserver_url = "http://ann:pw-6a1c@127.0.0.1:9"\n'
+    )
+    result = _run("lookup", "-c", str(config), "--id", "x", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "http://***@127.0.0.1:9" in result.stderr
+    assert "pw-6a1c" not in result.stderr

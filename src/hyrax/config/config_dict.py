@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import warnings
+import functools
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from hyrax.config.schema import TableSpec
-from hyrax.errors import ConfigKeyError, ConfigTypeError, did_you_mean
+from hyrax.errors import ConfigKeyError, ConfigTypeError, ConfigValueError, did_you_mean
+
+logger = logging.getLogger(__name__)
 
 
 class ConfigDict(dict):
@@ -15,8 +18,9 @@ class ConfigDict(dict):
 
     Reading or assigning a key that no default configuration defines raises
     :class:`~hyrax.errors.ConfigKeyError` naming the table and the closest valid key; assigning a
-    value of a type the key does not accept raises :class:`~hyrax.errors.ConfigTypeError`. When
-    ``general.dev_mode`` is true both become warnings. Tables marked ``[open]`` in the defaults take
+    value of a type the key does not accept raises :class:`~hyrax.errors.ConfigTypeError`, and one
+    outside the key's declared range or choices :class:`~hyrax.errors.ConfigValueError`. When
+    ``general.dev_mode`` is true these become warnings. Tables marked ``[open]`` in the defaults take
     any key.
 
     Parameters
@@ -63,7 +67,7 @@ class ConfigDict(dict):
 
     def _fail(self, error: Exception) -> None:
         if self._lenient():
-            warnings.warn(f"{error} (general.dev_mode is true, so this is only a warning)", stacklevel=3)
+            logger.warning("%s (general.dev_mode is true, so this is only a warning)", error)
         else:
             raise error
 
@@ -105,11 +109,13 @@ class ConfigDict(dict):
                 return True
             self._fail(self.unknown_key_error(key, origin))
             return False
-        if not spec.accepts(value):
+        if not spec.allows(value):
+            error_class = ConfigTypeError if not spec.accepts(value) else ConfigValueError
+            got = f"{value!r} ({type(value).__name__})" if error_class is ConfigTypeError else repr(value)
             self._fail(
-                ConfigTypeError(
-                    f"{prefix}The '{self._child_name(key)}' key must be {spec.describe_types()}. "
-                    f"Got {value!r} ({type(value).__name__}) instead. Default: {spec.default!r}.",
+                error_class(
+                    f"{prefix}The '{self._child_name(key)}' key must be {spec.describe_allowed()}. "
+                    f"Got {got} instead. Default: {spec.default!r}.",
                     file=origin or None,
                     key=self._child_name(key),
                 )
@@ -119,6 +125,9 @@ class ConfigDict(dict):
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.check(key, value)
+        self._assign(key, value)
+
+    def _assign(self, key: str, value: Any) -> None:
         if isinstance(value, Mapping):
             table_spec = self.spec.tables.get(key) or TableSpec(open=True)
             value = ConfigDict(value, table_spec, self._child_name(key), self._lenient)
@@ -152,13 +161,30 @@ class ConfigDict(dict):
             elif key not in self:
                 self[key] = value
 
-    def set_dotted(self, dotted_key: str, value: Any) -> None:
-        """Assign ``value`` to a dotted key such as ``"train.epochs"``."""
+    def set_dotted(self, dotted_key: str, value: Any, origin: str = "") -> None:
+        """Assign ``value`` to a dotted key such as ``"train.epochs"``.
+
+        Parameters
+        ----------
+        dotted_key : str
+            The key, its tables separated by dots.
+        value : object
+            The new value, checked like ``config[table][key] = value``.
+        origin : str
+            Where the value comes from (e.g. ``"--set train.epochs=3"``), named in errors.
+        """
         *tables, key = dotted_key.split(".")
         table = self
         for name in tables:
             table = table[name]
-        table[key] = value
+        if not isinstance(table, ConfigDict):
+            raise ConfigTypeError(
+                f"{origin + ': ' if origin else ''}'{dotted_key}' does not name a key: "
+                f"'{'.'.join(tables)}' is {table!r}, not a table.",
+                key=dotted_key,
+            )
+        table.check(key, value, origin)
+        table._assign(key, value)
 
     def get_dotted(self, dotted_key: str) -> Any:
         """Read a dotted key such as ``"train.epochs"``."""
@@ -179,7 +205,10 @@ class ConfigDict(dict):
         return self.copy()
 
     def __reduce__(self):
-        return (ConfigDict, (self.to_dict(), self.spec, self.table_name))
+        # The leniency travels as a plain value: the callable that reads general.dev_mode belongs to a
+        # ConfigManager, which is not sent to data-loader workers or training processes.
+        lenient = functools.partial(bool, self._lenient())
+        return (_restore, (self.to_dict(), self.spec, self.table_name, lenient))
 
     def describe(self, key: str) -> str:
         """The comment that documents ``key`` in the default configuration."""
@@ -189,3 +218,14 @@ class ConfigDict(dict):
                 return self.spec.tables[key].description
             raise self.unknown_key_error(key)
         return spec.description
+
+
+def _restore(values: Mapping, spec: TableSpec, table_name: str, lenient: Callable[[], bool]) -> ConfigDict:
+    """Rebuild a pickled :class:`ConfigDict` without checking again what was checked when it was set."""
+    table = ConfigDict({}, spec, table_name, lenient)
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            child_spec = spec.tables.get(key) or TableSpec(open=True)
+            value = _restore(value, child_spec, table._child_name(key), lenient)
+        dict.__setitem__(table, key, value)
+    return table

@@ -24,6 +24,7 @@ import tomlkit
 from tomlkit.items import Table
 
 from hyrax.config.config_dict import ConfigDict
+from hyrax.config.redact import is_secret_key, redact_value
 from hyrax.config.schema import TableSpec, spec_from_document
 from hyrax.errors import ConfigError, ConfigParseError
 
@@ -94,6 +95,12 @@ def _entry_point_packages() -> list[str]:
     return [entry_point.value.split(":")[0] for entry_point in entry_points(group="hyrax.plugins")]
 
 
+def _dev_mode_in(values: Mapping) -> bool:
+    """True when ``values`` sets ``general.dev_mode`` to true; a malformed table is left to the checks."""
+    general = values.get("general")
+    return isinstance(general, Mapping) and general.get("dev_mode") is True
+
+
 def _merge_documents(target: tomlkit.TOMLDocument | Table, source: Mapping) -> None:
     """Copy ``source``'s tables and keys into ``target``, keeping ``source``'s comments."""
     for key, value in source.items():
@@ -128,9 +135,7 @@ class ConfigManager:
         runtime = dict(runtime_config or {})
 
         self.config = ConfigDict({}, self.spec, lenient=self._dev_mode)
-        self._dev_mode_hint = bool(
-            runtime.get("general", {}).get("dev_mode", user.get("general", {}).get("dev_mode", False))
-        )
+        self._dev_mode_hint = _dev_mode_in(runtime) or _dev_mode_in(user)
         self._apply(self.config, self.defaults.unwrap(), origin=str(DEFAULT_CONFIG_PATH), base_dir=Path.cwd())
         names = [*_entry_point_packages(), *iter_dotted_names(self.config)]
         for name in [*names, *iter_dotted_names(user), *iter_dotted_names(runtime)]:
@@ -141,8 +146,7 @@ class ConfigManager:
         self._dev_mode_hint = False
 
     def _dev_mode(self) -> bool:
-        general = dict.get(self.config, "general", {})
-        return self._dev_mode_hint or bool(dict.get(general, "dev_mode", False))
+        return self._dev_mode_hint or _dev_mode_in(self.config)
 
     def _add_plugin_defaults(self, dotted_name: str, override: bool) -> None:
         path = plugin_default_config_path(dotted_name)
@@ -186,7 +190,8 @@ class ConfigManager:
     def write_runtime_config(self, directory: str | os.PathLike, header: str = "") -> Path:
         """Write the merged configuration, with the defaults' comments, as ``runtime_config.toml``.
 
-        Secret values (passwords, tokens) are replaced by their defaults.
+        Secrets are left out (see :mod:`hyrax.config.redact`): a key tagged ``[secret]`` keeps its
+        default, a secret-named key of an open table is omitted, and URLs lose their user-info.
 
         Parameters
         ----------
@@ -218,9 +223,9 @@ def _fill_document(target: Any, table: ConfigDict) -> None:
                 target[key] = tomlkit.table()
             _fill_document(target[key], value)
             continue
-        key_spec = table.spec.keys.get(key)
-        if key_spec is not None and key_spec.secret:
+        if is_secret_key(table, key):
             continue
+        value = redact_value(value)
         if key in target and _plain(target[key]) == value:
             continue
         target[key] = value

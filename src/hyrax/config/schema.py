@@ -15,6 +15,10 @@ tag in square brackets that lists them, e.g. ``# [path|false] Weights to load``.
     The value is never written to ``runtime_config.toml``.
 ``open``
     On a table header: the table takes any keys (keyword arguments passed to a library).
+
+After the type words, comma-separated constraints declare the values a key allows: ranges
+(``>= 1``), choices (``"zero"|"leave"``) and list lengths (``length 2``); see
+:mod:`hyrax.config.constraints`. For example ``# [float|int|false, >= 0, float <= 1] Train fraction``.
 """
 
 from __future__ import annotations
@@ -27,15 +31,20 @@ import tomlkit
 from tomlkit.container import Container
 from tomlkit.items import Comment, Table, Whitespace
 
+from hyrax.config.constraints import (
+    Bound,
+    Choices,
+    Constraint,
+    Length,
+    describe_bounds,
+    parse_constraint,
+    violated,
+)
+from hyrax.config.redact import is_secret_name
+
 VALUE_TYPES = {"str", "int", "float", "bool", "list", "table", "any", "path", "false"}
 FLAGS = {"secret", "open"}
-_TAG = re.compile(r"^\s*\[([a-z|,\s]+)\]\s*")
-_SECRET_NAME = re.compile(r"password|passwd|secret|token|api_?key|credential", re.IGNORECASE)
-
-
-def is_secret_name(name: str) -> bool:
-    """True for key names that look like they hold a secret (password, token, API key, ...)."""
-    return bool(_SECRET_NAME.search(name))
+_TAG = re.compile(r"^\s*\[([^\[\]]+)\]\s*")
 
 
 def _type_name(value: Any) -> str:
@@ -54,6 +63,23 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+_TYPE_WORDS = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "list": "a list",
+    "table": "a table",
+    "any": "any value",
+    "path": "a path",
+    "false": "false",
+}
+
+
+def _join_or(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
 @dataclass
 class KeySpec:
     """What one key accepts.
@@ -68,12 +94,15 @@ class KeySpec:
         The key's comment, without its tag.
     secret : bool
         Never write the value to a runtime configuration file.
+    constraints : tuple
+        Ranges, choices and lengths the value must meet (see :mod:`hyrax.config.constraints`).
     """
 
     default: Any
     types: frozenset
     description: str = ""
     secret: bool = False
+    constraints: tuple[Constraint, ...] = ()
 
     @property
     def is_path(self) -> bool:
@@ -95,21 +124,38 @@ class KeySpec:
             return True
         return kind in self.types
 
+    def allows(self, value: Any) -> bool:
+        """Return True when ``value`` is of an accepted type and within the key's constraints."""
+        return self.accepts(value) and not violated(self.constraints, value)
+
     def describe_types(self) -> str:
         """Human-readable list of accepted types, e.g. ``"a path or false"``."""
-        words = {
-            "str": "a string",
-            "int": "an integer",
-            "float": "a number",
-            "bool": "true or false",
-            "list": "a list",
-            "table": "a table",
-            "any": "any value",
-            "path": "a path",
-            "false": "false",
-        }
-        names = [words[t] for t in sorted(self.types, key=list(words).index) if t in words]
-        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+        names = [_TYPE_WORDS[t] for t in sorted(self.types, key=list(_TYPE_WORDS).index) if t in _TYPE_WORDS]
+        return _join_or(names)
+
+    def describe_allowed(self) -> str:
+        """The values the key allows in words, e.g. ``"an integer >= 1"`` or ``'one of "a" or "b"'``."""
+        if not self.constraints:
+            return self.describe_types()
+        bounds = tuple(c for c in self.constraints if isinstance(c, Bound))
+        choices = [name for c in self.constraints if isinstance(c, Choices) for name in c.quoted()]
+        lengths = [c.describe() for c in self.constraints if isinstance(c, Length)]
+        names: list[str] = []
+        for word in sorted(self.types, key=list(_TYPE_WORDS).index):
+            if word in ("str", "path") and choices:
+                names += [name for name in choices if name not in names]
+            elif word == "list" and lengths:
+                names += lengths
+            elif word == "float" and bounds:
+                names.append(f"a number {describe_bounds(bounds)}")
+            elif word == "int" and "float" in self.types:
+                continue
+            elif word == "int" and bounds:
+                names.append(f"an integer {describe_bounds(bounds)}")
+            elif word in _TYPE_WORDS:
+                names.append(_TYPE_WORDS[word])
+        text = _join_or(names)
+        return f"one of {text}" if choices and len(names) > 1 else text
 
 
 @dataclass
@@ -138,23 +184,49 @@ class TableSpec:
 
 
 def parse_tag(comment: str) -> tuple[set[str], str]:
-    """Split ``"# [path|false] Text"`` into ``({"path", "false"}, "Text")``."""
+    """Split ``"# [path|false] Text"`` into ``({"path", "false"}, "Text")``.
+
+    Constraints in the tag are left out here; :func:`parse_full_tag` returns them too.
+    """
+    words, _, text = parse_full_tag(comment)
+    return words, text
+
+
+def parse_full_tag(comment: str) -> tuple[set[str], tuple[Constraint, ...], str]:
+    """Split ``"# [int, >= 1] Text"`` into its type and flag words, its constraints and its text.
+
+    A bracketed start that is not a valid tag (``"# [height, width] ..."``) is part of the text.
+    """
     text = comment.lstrip("#").strip()
     match = _TAG.match(text)
     if not match:
-        return set(), text
-    words = {word.strip() for word in re.split(r"[|,]", match.group(1)) if word.strip()}
-    if words - VALUE_TYPES - FLAGS:
-        return set(), text
-    return words, text[match.end() :].strip()
+        return set(), (), text
+    words: set[str] = set()
+    constraints: list[Constraint] = []
+    for part in match.group(1).split(","):
+        part_words = {word.strip() for word in part.split("|")}
+        if part_words and part_words <= VALUE_TYPES | FLAGS:
+            words |= part_words
+            continue
+        constraint = parse_constraint(part)
+        if constraint is None:
+            return set(), (), text
+        constraints.append(constraint)
+    return words, tuple(constraints), text[match.end() :].strip()
 
 
 def key_spec(name: str, default: Any, comment: str) -> KeySpec:
     """Build the :class:`KeySpec` of key ``name`` from its default and comment."""
-    words, description = parse_tag(comment)
+    words, constraints, description = parse_full_tag(comment)
     types = words & VALUE_TYPES or {_type_name(default)}
-    secret = "secret" in words or (bool(_SECRET_NAME.search(name)) and isinstance(default, str))
-    return KeySpec(default=default, types=frozenset(types), description=description, secret=secret)
+    secret = "secret" in words or (is_secret_name(name) and isinstance(default, str))
+    return KeySpec(
+        default=default,
+        types=frozenset(types),
+        description=description,
+        secret=secret,
+        constraints=constraints,
+    )
 
 
 def spec_from_document(document: tomlkit.TOMLDocument) -> TableSpec:

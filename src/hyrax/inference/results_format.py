@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from hyrax.config.redact import redacted_tables
+
 FILE_BYTES = 4 * 2**20
 """Rows are buffered until they take about this many bytes, then written as one batch file."""
 INDEX_NAME = "batch_index.npy"
@@ -80,20 +82,6 @@ def as_id_array(ids: Any) -> np.ndarray:
     return array if array.dtype.kind == "U" else array.astype(str)
 
 
-def _plain_tables(table: Mapping) -> dict:
-    """A plain ``dict`` copy of a configuration table without its secret keys."""
-    spec = getattr(table, "spec", None)
-    plain = {}
-    for key, value in table.items():
-        if isinstance(value, Mapping):
-            plain[key] = _plain_tables(value)
-            continue
-        key_spec = spec.keys.get(key) if spec is not None else None
-        if key_spec is None or not key_spec.secret:
-            plain[key] = value
-    return plain
-
-
 def write_dataset_config(
     directory: str | os.PathLike, config: Mapping, overrides: Mapping[str, Any] | None = None
 ) -> Path:
@@ -115,7 +103,7 @@ def write_dataset_config(
     """
     import tomlkit
 
-    tables = {name: _plain_tables(config[name]) for name in ("general", "data_set")}
+    tables = {name: redacted_tables(config[name]) for name in ("general", "data_set")}
     for dotted, value in (overrides or {}).items():
         *names, key = dotted.split(".")
         table = tables

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hyrax.config.schema import is_secret_name
+from hyrax.config.redact import is_secret_key, redact_value
 from hyrax.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -39,20 +39,20 @@ def config_params(config: Mapping, prefix: str = "") -> dict[str, str]:
     """The configuration as MLflow params: dotted keys, JSON values, secrets left out.
 
     A key is secret when the default configuration tags it ``[secret]`` or its name looks like one
-    (password, token, ...). Values longer than MLflow allows are cut, ending in ``...``.
+    (password, token, ...), and URLs lose their user-info (:mod:`hyrax.config.redact`). Values longer
+    than MLflow allows are cut, ending in ``...``.
     """
     from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
-    spec = getattr(config, "spec", None)
     params: dict[str, str] = {}
     for key, value in config.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             params.update(config_params(value, f"{name}."))
             continue
-        key_spec = spec.keys.get(key) if spec is not None else None
-        if (key_spec is not None and key_spec.secret) or is_secret_name(str(key)):
+        if is_secret_key(config, key):
             continue
+        value = redact_value(value)
         if not _MLFLOW_NAME.match(name):
             logger.warning("Config key %r is not a valid MLflow param name; it is not logged.", name)
             continue

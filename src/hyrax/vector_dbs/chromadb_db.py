@@ -6,10 +6,11 @@ import json
 import os
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
+from hyrax.config.redact import redact_text
 from hyrax.vector_dbs.base import (
     Records,
     SearchResult,
@@ -52,16 +53,25 @@ class ChromaDB(VectorDB):
         # Telemetry must be off before chromadb is first imported, as well as in the client settings.
         os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
         chromadb = import_optional("chromadb")
-        settings = chromadb.config.Settings(anonymized_telemetry=False)
         if self.server_url is None:
             os.makedirs(self.path, exist_ok=True)
+            settings = chromadb.config.Settings(anonymized_telemetry=False)
             return chromadb.PersistentClient(path=str(self.path), settings=settings)
         url = urlsplit(self.server_url if "://" in self.server_url else f"http://{self.server_url}")
+        shown = redact_text(self.server_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise VectorDBError(
-                f"vector_db.server_url '{self.server_url}' is not an http(s) URL; write it like "
+                f"vector_db.server_url '{shown}' is not an http(s) URL; write it like "
                 "'http://127.0.0.1:8000'."
             )
+        auth = {}
+        if url.username is not None:
+            # http://user:password@host is sent as HTTP Basic credentials, Chroma's basic auth.
+            auth = {
+                "chroma_client_auth_provider": "chromadb.auth.basic_authn.BasicAuthClientProvider",
+                "chroma_client_auth_credentials": f"{unquote(url.username)}:{unquote(url.password or '')}",
+            }
+        settings = chromadb.config.Settings(anonymized_telemetry=False, **auth)
         port = url.port or (443 if url.scheme == "https" else 8000)
         try:
             client = chromadb.HttpClient(
@@ -70,7 +80,8 @@ class ChromaDB(VectorDB):
             client.heartbeat()
         except Exception as error:
             raise VectorDBError(
-                f"Cannot reach a Chroma server at {self.server_url} ({type(error).__name__}: {error}). "
+                f"Cannot reach a Chroma server at {shown} ({type(error).__name__}: "
+                f"{redact_text(str(error))}). "
                 "Start one with `chroma run --path DIR --host HOST --port PORT`, or unset "
                 "vector_db.server_url to use an embedded database folder."
             ) from error

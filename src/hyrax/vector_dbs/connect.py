@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hyrax.config.redact import REDACTED, redact_text
 from hyrax.errors import ResultsNotFoundError
 from hyrax.vector_dbs.base import VectorDB
 
@@ -56,7 +57,7 @@ def write_record(results_dir: str | os.PathLike, db: VectorDB, **extra: Any) -> 
         "name": type(db).registry_name or f"{type(db).__module__}.{type(db).__qualname__}",
         "collection": db.collection,
         "path": None if path is None else str(path),
-        "server_url": db.server_url,
+        "server_url": None if db.server_url is None else redact_text(db.server_url),
         **extra,
     }
     target = results_dir / RECORD_NAME
@@ -133,6 +134,14 @@ def open_vector_db(
             logger.info("Using the vector database written by %s", run_dir)
             name, collection = record["name"], record["collection"]
             path, server_url = record.get("path"), record.get("server_url")
+            if server_url is not None and f"://{REDACTED}@" in server_url:
+                # The record keeps no credentials: connect without them, unless the config gives them.
+                logger.info(
+                    "%s stores the server URL without its credentials; set vector_db.server_url to a URL "
+                    "with them if the server needs them.",
+                    run_dir / RECORD_NAME,
+                )
+                server_url = server_url.replace(f"://{REDACTED}@", "://", 1)
     if path is not None and not for_writing and not Path(path).is_dir():
         raise ResultsNotFoundError(
             f"There is no vector database at {path}. Run `hyrax save_to_database` first, or set "

@@ -17,7 +17,10 @@ Inside ``run``, ``self.config`` is the checked configuration. Write results with
         ...  # write files into results_dir
 
 which creates ``<results_dir>/YYYYMMDD-HHMMSS-<verb>-<uid>/``, writes ``runtime_config.toml`` there,
-and marks the directory complete only if the block finishes without an exception.
+and marks the directory complete only if the block finishes without an exception. A run that stops on
+bad input (a :class:`~hyrax.errors.HyraxError`) before writing anything leaves no directory. After a
+run that finished, one closing line names the directory and the class attribute ``next_step``: what a
+user usually runs next.
 
 A plain function can be a verb too: ``@hyrax_verb("name")`` on ``def name(config, **options)``.
 
@@ -107,10 +110,14 @@ class Verb(ABC):
         The verb's name, set by ``@hyrax_verb``.
     add_parser_kwargs : dict
         Extra keyword arguments for the verb's ``argparse`` sub-parser (e.g. ``epilog``).
+    next_step : str
+        What a user usually runs next, e.g. ``"`hyrax infer` (a latent vector per object)"``; the
+        closing line of a run that wrote a results directory names it.
     """
 
     cli_name: ClassVar[str] = ""
     add_parser_kwargs: ClassVar[dict] = {}
+    next_step: ClassVar[str] = ""
 
     def __init__(self, config_manager: Any):
         self.config_manager = config_manager
@@ -167,13 +174,25 @@ class Verb(ABC):
         logger.info("Writing results to %s", directory)
         try:
             yield directory
-        except BaseException:
-            if not self.config["results"]["keep_failed"]:
+        except BaseException as error:
+            if not self.config["results"]["keep_failed"] or _failed_on_input(directory, error):
                 shutil.rmtree(directory, ignore_errors=True)
             else:
                 logger.warning("The %s run did not finish; %s is left incomplete.", self.cli_name, directory)
             raise
         mark_complete(directory)
+        then = f" Next, usually: {self.next_step}." if self.next_step else ""
+        logger.info("hyrax %s finished; results in %s.%s", self.cli_name, directory, then)
+
+
+def _failed_on_input(directory: Path, error: BaseException) -> bool:
+    """True when a run stopped on bad input (a Hyrax error) before writing any result worth keeping."""
+    from hyrax.config import RUNTIME_CONFIG_NAME
+    from hyrax.errors import HyraxError
+    from hyrax.results import RUN_INFO_NAME
+
+    written = {path.name for path in directory.iterdir()}
+    return isinstance(error, HyraxError) and written <= {RUN_INFO_NAME, RUNTIME_CONFIG_NAME}
 
 
 class FunctionVerb(Verb):

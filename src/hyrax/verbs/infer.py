@@ -37,6 +37,8 @@ def loader_settings(config: Mapping) -> dict[str, Any]:
 class Infer(Verb):
     """Run a trained model over a dataset and save one output vector per object."""
 
+    next_step = "`hyrax umap` (a 2-D map to look at) or `hyrax save_to_database` (for `hyrax lookup`)"
+
     add_parser_kwargs = {
         "epilog": "Weights come from infer.model_weights_file, or from the most recent complete train "
         "run. Read the results back with InferenceDataSet, or reduce them with `hyrax umap`."

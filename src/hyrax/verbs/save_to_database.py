@@ -17,6 +17,8 @@ DATABASE_FOLDER = "vector_db"
 class SaveToDatabase(Verb):
     """Insert the vectors of an infer (or umap) run into a vector database, for `hyrax lookup`."""
 
+    next_step = "`hyrax lookup --id <object id>` (its nearest neighbours)"
+
     add_parser_kwargs = {
         "epilog": "The backend is vector_db.name (chromadb or faiss); the database goes to "
         "vector_db.vector_db_dir, vector_db.server_url, or a new folder in the results directory. "
@@ -80,11 +82,11 @@ class SaveToDatabase(Verb):
                         bar.update(stop - start)
                 count = db.count()
             write_record(results_dir, db, input_dir=str(input_dir), count=count, inserted=total)
-        logger.info(
-            "Inserted %d vectors in %.1f s; the %s holds %d",
-            total,
-            time.perf_counter() - started,
-            db.where,
-            count,
-        )
+            logger.info(
+                "Inserted %d vectors in %.1f s; the %s holds %d",
+                total,
+                time.perf_counter() - started,
+                db.where,
+                count,
+            )
         return db

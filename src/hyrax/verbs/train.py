@@ -14,6 +14,8 @@ logger = logging.getLogger(__name__)
 class Train(Verb):
     """Train the configured model on the configured dataset and save its weights."""
 
+    next_step = "`hyrax infer` (a latent vector per object) or `hyrax test` (accuracy on the test split)"
+
     add_parser_kwargs = {
         "epilog": "Resume an interrupted run with `hyrax train --set train.resume=true`. On several GPUs: "
         "`torchrun --nproc_per_node=N $(which hyrax) train`, or set train.nproc_per_node."

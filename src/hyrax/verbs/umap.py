@@ -16,6 +16,8 @@ REDUCER_NAME = "reducer.pkl"
 class Umap(Verb):
     """Embed the vectors of an infer run in 2-D or 3-D with UMAP."""
 
+    next_step = "`hyrax save_to_database` (to search the embedding with `hyrax lookup`)"
+
     add_parser_kwargs = {
         "epilog": "Keyword arguments of umap.UMAP go in [umap.parameters], e.g. "
         "`--set umap.parameters.n_components=3`."

@@ -137,3 +137,21 @@ def test_cached_loader_keeps_workers_alive_so_their_caches_survive(config):
     assert not make_data_loader(
         plain, [0, 1], config["data_loader"], shuffle=False, seed=0
     ).persistent_workers
+
+
+def test_spawned_workers_unpickle_a_dev_mode_config_with_an_unknown_key(work_dir):
+    """macOS and Windows start data-loader workers by spawning, which pickles the dataset and its config."""
+    from hyrax.config import ConfigManager
+
+    runtime = {
+        "general": {"dev_mode": True},
+        "data_set": {"name": "HyraxRandomDataset", "HyraxRandomDataset": {"size": 6, "shape": [1, 4, 4]}},
+        "train": {"a_key_only_my_plugin_knows": 1},
+    }
+    config = ConfigManager(runtime_config=runtime).config
+    dataset = build_dataset(config)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=3, num_workers=1, multiprocessing_context="spawn"
+    )
+    batches = list(loader)
+    assert [tuple(batch["data"].shape) for batch in batches] == [(3, 1, 4, 4), (3, 1, 4, 4)]

@@ -76,3 +76,17 @@ def test_average_gradients_is_a_no_op_in_one_process():
     before = layer.weight.grad.clone()
     average_gradients(list(layer.parameters()))
     assert torch.equal(layer.weight.grad, before)
+
+
+def test_two_processes_train_on_a_dev_mode_config_with_an_unknown_key(work_dir, settings):
+    runtime = cnn_settings(settings)
+    runtime["general"]["dev_mode"] = True
+    runtime["train"]["a_key_only_my_plugin_knows"] = 1
+    config = ConfigManager(runtime_config=runtime).config
+    out = work_dir / "weights"
+    out.mkdir()
+    (work_dir / "run").mkdir()
+    job = TrainingJob(config, work_dir / "run", None)
+    idist.spawn("gloo", _train_and_save, args=(job, out), nproc_per_node=2, master_port=free_port())
+    assert torch.load(out / "world1.pt") == 2
+    assert (work_dir / "run" / "model_weights.pth").is_file()

@@ -112,3 +112,59 @@ def test_parameter_docs_reads_numpydoc():
         """
 
     assert parameter_docs(f) == {"a": "First thing, on two lines.", "b": "Second."}
+
+
+def test_a_finished_run_ends_with_one_line_naming_its_results_and_the_next_verb(echo_verb, manager, caplog):
+    echo_verb.next_step = "`hyrax shout` (louder)"
+    try:
+        with caplog.at_level("INFO", logger="hyrax"):
+            echo_verb(manager).run(message="x")
+    finally:
+        echo_verb.next_step = ""
+    directory = find_most_recent_results_dir(manager.config, "echo_test")
+    last = caplog.records[-1].getMessage()
+    assert last == f"hyrax echo_test finished; results in {directory}. Next, usually: `hyrax shout` (louder)."
+
+
+def test_a_failed_run_has_no_closing_line(echo_verb, manager, caplog):
+    with caplog.at_level("INFO", logger="hyrax"), pytest.raises(RuntimeError):
+        echo_verb(manager).run(fail=True)
+    assert not any("finished; results in" in record.getMessage() for record in caplog.records)
+
+
+def test_the_chained_verbs_say_what_comes_next():
+    for name in ("train", "infer", "umap", "save_to_database"):
+        assert VERB_REGISTRY.get(name).next_step.startswith("`hyrax ")
+
+
+def test_a_run_stopped_by_bad_input_before_writing_leaves_no_directory(manager):
+    from hyrax.errors import DataError
+
+    @hyrax_verb("bad_input_test", force=True)
+    class BadInput(Verb):
+        """Fail on input after the directory is made."""
+
+        def run(self, write_first: bool = False):
+            """Fail.
+
+            Parameters
+            ----------
+            write_first : bool
+                Write a result before failing.
+            """
+            with self.results_directory() as directory:
+                if write_first:
+                    (directory / "partial.npy").write_bytes(b"x")
+                raise DataError("catalog not found")
+
+    try:
+        with pytest.raises(DataError):
+            BadInput(manager).run()
+        root = manager.config["general"]["results_dir"]
+        assert list_results_dirs(root, "bad_input_test", complete_only=False) == []
+        with pytest.raises(DataError):
+            BadInput(manager).run(write_first=True)
+        kept = list_results_dirs(root, "bad_input_test", complete_only=False)
+        assert len(kept) == 1 and not is_complete(kept[0])
+    finally:
+        VERB_REGISTRY.unregister("bad_input_test")
