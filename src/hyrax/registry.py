@@ -14,7 +14,7 @@ import importlib
 import inspect
 import logging
 import pkgutil
-import warnings
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -35,7 +35,7 @@ def qualified_name(obj: Any) -> str:
 def load_plugins() -> None:
     """Import every module announced in the ``hyrax.plugins`` entry-point group, once.
 
-    A plug-in that fails to import is reported with a warning and skipped, so a broken third-party
+    A plug-in that fails to import is reported with a logged warning and skipped, so a broken third-party
     package never breaks Hyrax itself.
     """
     global _plugins_loaded
@@ -48,10 +48,13 @@ def load_plugins() -> None:
         try:
             entry_point.load()
         except Exception as error:
-            warnings.warn(
-                f"Hyrax plug-in '{entry_point.name}' ({entry_point.value}) failed to load and is skipped: "
-                f"{type(error).__name__}: {error}",
-                stacklevel=2,
+            logger.warning(
+                "Hyrax plug-in '%s' (%s) failed to load and is skipped: %s: %s. Fix or uninstall the "
+                "package that provides it.",
+                entry_point.name,
+                entry_point.value,
+                type(error).__name__,
+                error,
             )
 
 
@@ -111,6 +114,22 @@ def import_object(dotted_path: str) -> Any:
         ) from None
 
 
+def _import_builtin(module_name: str, kind: str) -> Any:
+    """Import a module of built-in plug-ins, or raise PluginImportError naming it and its error."""
+    try:
+        return importlib.import_module(module_name)
+    except Exception as error:
+        missing = error.name if isinstance(error, ModuleNotFoundError) else None
+        if missing and missing.partition(".")[0] != module_name.partition(".")[0]:
+            fix = f"Install the package that provides '{missing}' in this environment"
+        else:
+            fix = "Reinstall Hyrax, or fix the module if you are editing Hyrax"
+        raise PluginImportError(
+            f"The built-in {kind} module '{module_name}' failed to import ({type(error).__name__}: "
+            f"{error}), so no {kind} can be looked up. {fix}."
+        ) from error
+
+
 class Registry(Mapping):
     """Names → plug-in classes for one kind of plug-in.
 
@@ -139,6 +158,8 @@ class Registry(Mapping):
         self.builtin_package = builtin_package
         self._entries: dict[str, Any] = {}
         self._builtins_loaded = builtin_package is None
+        self._loading = False
+        self._load_lock = threading.RLock()
 
     def register(self, name: str, obj: Any, *, force: bool = False) -> None:
         """Register ``obj`` under ``name``.
@@ -175,15 +196,40 @@ class Registry(Mapping):
         del self._entries[name]
 
     def load_builtins(self) -> None:
-        """Import the built-in plug-in modules and the external plug-ins, once."""
+        """Import the built-in plug-in modules and the external plug-ins, once.
+
+        The registry counts as loaded only after every built-in module imported, so a module that
+        fails raises its error again on each later lookup instead of leaving a registry that silently
+        lacks that module's names.
+
+        Raises
+        ------
+        PluginImportError
+            Naming the built-in module that failed to import, with the original error as its cause.
+        """
         if self._builtins_loaded:
             return
-        self._builtins_loaded = True
-        package = importlib.import_module(self.builtin_package)
-        for module_info in pkgutil.iter_modules(package.__path__):
-            if not module_info.name.startswith("_"):
-                importlib.import_module(f"{self.builtin_package}.{module_info.name}")
-        load_plugins()
+        # Other threads wait for the import to finish; the importing thread itself re-enters when a
+        # built-in module looks a name up while it is imported, and then sees the names registered so far.
+        with self._load_lock:
+            if self._builtins_loaded or self._loading:
+                return
+            self._loading = True
+            try:
+                for module_name in self._builtin_module_names():
+                    _import_builtin(module_name, self.kind)
+                load_plugins()
+                self._builtins_loaded = True
+            finally:
+                self._loading = False
+
+    def _builtin_module_names(self) -> list[str]:
+        package = _import_builtin(str(self.builtin_package), self.kind)
+        return [
+            f"{self.builtin_package}.{module_info.name}"
+            for module_info in pkgutil.iter_modules(package.__path__)
+            if not module_info.name.startswith("_")
+        ]
 
     def get(self, name: str) -> Any:  # type: ignore[override]
         """Return the plug-in registered as ``name``, or import it when ``name`` is a dotted path.
@@ -193,7 +239,7 @@ class Registry(Mapping):
         UnknownNameError
             Listing the registered names and the closest one.
         PluginImportError
-            When a dotted path cannot be imported.
+            When a dotted path cannot be imported, or a built-in module fails to import.
         """
         if name in self._entries:
             return self._entries[name]

@@ -1,3 +1,7 @@
+import logging
+import sys
+import types
+
 import pytest
 
 from hyrax.errors import DuplicateNameError, PluginImportError, UnknownNameError
@@ -97,3 +101,83 @@ def test_builtin_registries_find_their_plugins():
     assert "list" in VERB_REGISTRY.names()
     assert "HyraxRandomDataset" in DATA_SET_REGISTRY.names()
     assert MODEL_REGISTRY.kind == "model"
+
+
+GOOD_MODULE = """
+from tests_registry_target import REGISTRY
+
+
+class Good:
+    pass
+
+
+REGISTRY.register("Good", Good)
+"""
+
+
+@pytest.fixture
+def fake_builtins(tmp_path, monkeypatch):
+    """A registry whose built-ins are the temporary package ``fake_builtins``; yields (folder, registry)."""
+    package = tmp_path / "fake_builtins"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "good.py").write_text(GOOD_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = Registry("widget", "fake_builtins")
+    target = types.ModuleType("tests_registry_target")
+    target.REGISTRY = registry
+    monkeypatch.setitem(sys.modules, "tests_registry_target", target)
+    yield package, registry
+    for name in [name for name in sys.modules if name.partition(".")[0] == "fake_builtins"]:
+        del sys.modules[name]
+
+
+def test_builtins_are_imported_on_first_lookup(fake_builtins):
+    _, registry = fake_builtins
+    assert registry.get("Good").__name__ == "Good"
+    assert registry.names() == ["Good"]
+
+
+def test_a_failing_builtin_module_is_reported_on_every_lookup(fake_builtins):
+    package, registry = fake_builtins
+    (package / "broken.py").write_text("raise RuntimeError('boom in broken')\n")
+    for _ in range(2):
+        with pytest.raises(PluginImportError) as caught:
+            registry.get("Good")
+        message = str(caught.value)
+        assert "fake_builtins.broken" in message and "RuntimeError: boom in broken" in message
+        assert isinstance(caught.value.__cause__, RuntimeError)
+    with pytest.raises(PluginImportError, match="fake_builtins.broken"):
+        registry.names()
+    (package / "broken.py").write_text("")
+    assert registry.get("Good").__name__ == "Good"
+
+
+def test_a_builtin_module_may_look_names_up_while_it_is_imported(fake_builtins):
+    package, registry = fake_builtins
+    # Modules are imported in name order, so good.py has registered Good before looks_up.py runs.
+    source = "from tests_registry_target import REGISTRY\nSEEN = REGISTRY.names()\n"
+    (package / "looks_up.py").write_text(source)
+    assert registry.names() == ["Good"]
+    assert sys.modules["fake_builtins.looks_up"].SEEN == ["Good"]
+
+
+def test_a_builtin_needing_a_missing_package_says_to_install_it(fake_builtins):
+    package, registry = fake_builtins
+    (package / "needy.py").write_text("import no_such_dependency_for_hyrax\n")
+    with pytest.raises(PluginImportError, match="Install the package that provides 'no_such_dependency"):
+        registry.names()
+
+
+def test_a_failing_external_plugin_is_logged_and_skipped(monkeypatch, caplog):
+    import importlib.metadata
+
+    import hyrax.registry
+
+    broken = importlib.metadata.EntryPoint("broken_plugin", "no_such_plugin_module", "hyrax.plugins")
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [broken])
+    monkeypatch.setattr(hyrax.registry, "_plugins_loaded", False)
+    with caplog.at_level(logging.WARNING, logger="hyrax.registry"):
+        hyrax.registry.load_plugins()
+    assert "'broken_plugin' (no_such_plugin_module) failed to load" in caplog.text
+    assert "ModuleNotFoundError" in caplog.text

@@ -88,15 +88,50 @@ def test_every_vector_is_saved_with_its_metadata(saved):
         assert set(records.metadata["class"]) <= {"elliptical", "spiral", "edge_on", "star", "blend"}
 
 
+def cosine_distances(vectors: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Exact ``1 - cos`` distances, ``(n_queries, n_vectors)``, in float64."""
+    vectors = vectors / np.linalg.norm(vectors.astype(np.float64), axis=1, keepdims=True)
+    queries = queries / np.linalg.norm(queries.astype(np.float64), axis=1, keepdims=True)
+    return 1 - queries @ vectors.T
+
+
+def recall(found: np.ndarray, ids: list[str], exact: np.ndarray) -> float:
+    """Fraction of the found ids that are among the exact k nearest of their query.
+
+    A neighbour tied with the exact k-th nearest counts as correct, so the order in which an index
+    breaks ties does not matter.
+    """
+    column = {object_id: number for number, object_id in enumerate(ids)}
+    k = found.shape[1]
+    kth = np.sort(exact, axis=1)[:, k - 1 : k]
+    found_distances = np.take_along_axis(exact, np.vectorize(column.get)(found), axis=1)
+    return float((found_distances <= kth + 1e-6).mean())
+
+
 def test_lookup_finds_the_object_itself_first(saved):
     h, infer, _, _ = saved
-    found = h.lookup(id="galaxy_000003", k=5)
-    assert found.dtype.names == ("object_id", "distance", "class", "label")
-    assert len(found) == 5 and found["object_id"][0] == "galaxy_000003"
-    assert found["distance"][0] == pytest.approx(0, abs=1e-5)
-    assert np.all(np.diff(found["distance"]) >= -1e-6)
-    by_vector = h.lookup(vector=infer.vectors(3, 4)[0], k=5)
-    assert by_vector["object_id"].tolist() == found["object_id"].tolist()
+    ids, vectors = list(infer.ids()), infer.vectors(0, SIZE)
+    exact = cosine_distances(vectors, vectors[3:4])[0]
+    by_id = h.lookup(id="galaxy_000003", k=5)
+    by_vector = h.lookup(vector=vectors[3], k=5)
+    for found in (by_id, by_vector):
+        assert found.dtype.names == ("object_id", "distance", "class", "label")
+        assert len(found) == 5 and found["object_id"][0] == "galaxy_000003"
+        assert found["distance"][0] == pytest.approx(0, abs=1e-5)
+        assert np.all(np.diff(found["distance"]) >= -1e-6)
+        # An approximate index may miss a neighbour, but every distance it reports is the true one.
+        true = exact[[ids.index(object_id) for object_id in found["object_id"]]]
+        np.testing.assert_allclose(found["distance"], true, atol=1e-4)
+
+
+def test_search_has_high_recall_against_an_exact_search(saved):
+    h, infer, _, _ = saved
+    ids, vectors = list(infer.ids()), infer.vectors(0, SIZE)
+    with h.database_connection() as connection:
+        found = connection.search_by_vector(vectors, k=10).ids
+    measured = recall(found, ids, cosine_distances(vectors, vectors))
+    print(f"recall@10 {measured:.4f}")
+    assert measured >= 0.95
 
 
 def test_neighbours_share_their_class(saved):

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from hyrax.config.constraints import Choices
 from hyrax.config.schema import TableSpec
 from hyrax.errors import ConfigKeyError, ConfigTypeError, ConfigValueError, did_you_mean
 
@@ -112,10 +113,12 @@ class ConfigDict(dict):
         if not spec.allows(value):
             error_class = ConfigTypeError if not spec.accepts(value) else ConfigValueError
             got = f"{value!r} ({type(value).__name__})" if error_class is ConfigTypeError else repr(value)
+            choices = [option for c in spec.constraints if isinstance(c, Choices) for option in c.options]
+            hint = did_you_mean(value, choices) if isinstance(value, str) else ""
             self._fail(
                 error_class(
                     f"{prefix}The '{self._child_name(key)}' key must be {spec.describe_allowed()}. "
-                    f"Got {got} instead. Default: {spec.default!r}.",
+                    f"Got {got} instead.{hint} Default: {spec.default!r}.",
                     file=origin or None,
                     key=self._child_name(key),
                 )

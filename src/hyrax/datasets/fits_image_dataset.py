@@ -21,10 +21,19 @@ Every file's header is read once when the dataset is built, which finds missing,
 unreadable files up front and the most common cutout size, to which every other cutout is
 centre-cropped or zero-padded (one warning says how many). Pixels are read by a small FITS reader that
 skips astropy's per-card header parsing for plain images (see :mod:`hyrax.datasets._fits_reading`).
+
+Each cutout then has its NaN and infinite pixels replaced (``nan_mode``), is scaled (``scaling``),
+centre-cropped or zero-padded to the common size, and stacked; ``data_set.transforms`` run last, on
+the stacked array. Raw pixel values (counts, or fluxes of any zero point) span many orders of
+magnitude, which makes losses and distances meaningless, so the default ``scaling = "asinh"`` brings
+every cutout to the same range: the cutout minus its median, divided by its robust noise
+(``1.4826 * MAD``), through ``arcsinh``. ``"robust"`` skips the ``arcsinh``; ``"none"`` keeps the raw
+values, for users who scale with their own ``data_set.transforms``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections import Counter
@@ -37,8 +46,10 @@ import numpy as np
 
 from hyrax.datasets._fits_reading import ImageReadError, fill_nonfinite, image_shape, read_image
 from hyrax.datasets.base import HyraxDataset
-from hyrax.datasets.transforms import HyraxImageDataset, crop_or_pad
+from hyrax.datasets.transforms import SCALINGS, HyraxImageDataset, crop_or_pad, scale_image
 from hyrax.errors import ConfigError, DataError, did_you_mean
+
+logger = logging.getLogger(__name__)
 
 NAN_MODES = ("quantile", "zero", "leave")
 ON_MISSING = ("error", "skip")
@@ -136,6 +147,8 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
         Channel names in stacking order: the filters, or the filename column for one file per object.
     shape : tuple of int
         ``(height, width)`` every cutout is brought to.
+    scaling : str
+        How each cutout is scaled before the transforms: ``"asinh"``, ``"robust"`` or ``"none"``.
 
     Examples
     --------
@@ -165,7 +178,13 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
 
     def _read_options(self, table: Mapping) -> None:
         nan_mode, quantile, on_missing = table["nan_mode"], table["nan_quantile"], table["on_missing"]
-        for name, value, valid in (("nan_mode", nan_mode, NAN_MODES), ("on_missing", on_missing, ON_MISSING)):
+        # Tables of subclasses written before the key existed lack it; they get the same default.
+        scaling = table.get("scaling", SCALINGS[0])
+        for name, value, valid in (
+            ("nan_mode", nan_mode, NAN_MODES),
+            ("on_missing", on_missing, ON_MISSING),
+            ("scaling", scaling, SCALINGS),
+        ):
             if value not in valid:
                 raise ConfigError(
                     f"{self._key}.{name} must be one of {', '.join(map(repr, valid))}; got {value!r}."
@@ -187,6 +206,7 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
                 key=f"{self._key}.shape",
             )
         self._nan_mode, self._nan_quantile, self._on_missing = nan_mode, float(quantile), on_missing
+        self.scaling = scaling
         self._configured_shape = None if shape is False else (int(shape[0]), int(shape[1]))
 
     def _read_objects(self, table: Mapping) -> ObjectFiles:
@@ -282,10 +302,13 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
                 f"{type(self).__name__}: {summary} have a missing or unreadable file: {listed}{more}. "
                 f'Fix or remove those files, or set {self._key}.on_missing = "skip" to leave the objects out.'
             )
-        warnings.warn(
-            f"{type(self).__name__}: left out {summary} whose file is missing or unreadable "
-            f"({self._key}.on_missing = 'skip'): {listed}{more}.",
-            stacklevel=4,
+        logger.warning(
+            "%s: left out %s whose file is missing or unreadable (%s.on_missing = 'skip'): %s%s.",
+            type(self).__name__,
+            summary,
+            self._key,
+            listed,
+            more,
         )
         bad = {index for index, _, _ in failures}
         keep = np.array([index for index in range(len(objects.ids)) if index not in bad], dtype=np.int64)
@@ -299,11 +322,16 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
         if odd:
             n_objects = sum(any(s != target for s in row) for row in shapes)
             sources = ", ".join(f"{n} from {h}x{w}" for (h, w), n in odd.most_common())
-            warnings.warn(
-                f"{type(self).__name__}: {n_objects} of {len(shapes)} objects have cutouts that are not "
-                f"{target[0]}x{target[1]} and are centre-cropped or zero-padded to it (files: {sources}). "
-                f"Set {self._key}.shape = [height, width] to choose the size.",
-                stacklevel=4,
+            logger.warning(
+                "%s: %d of %d objects have cutouts that are not %dx%d and are centre-cropped or "
+                "zero-padded to it (files: %s). Set %s.shape = [height, width] to choose the size.",
+                type(self).__name__,
+                n_objects,
+                len(shapes),
+                target[0],
+                target[1],
+                sources,
+                self._key,
             )
         return target
 
@@ -315,7 +343,12 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
         return self._object_ids
 
     def get_data(self, index: int) -> np.ndarray:
-        """Return the cutouts of object ``index`` as a float32 ``(filters, height, width)`` array."""
+        """Return the cutouts of object ``index`` as a float32 ``(filters, height, width)`` array.
+
+        Each cutout has its bad pixels replaced (``nan_mode``) and is scaled (``scaling``) on its own,
+        before it is cropped or padded, so padding is at the scaled sky level, zero; then the
+        configured transforms run on the stacked array.
+        """
         height, width = self.shape
         out = np.empty((len(self._paths), height, width), dtype=np.float32)
         for channel, paths in enumerate(self._paths):
@@ -326,13 +359,14 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
                     f"Cannot read {paths[index]}, the {self.filters[channel]} image of object "
                     f"'{self._object_ids[index]}': {error}."
                 ) from None
-            if image.shape == (height, width):
+            if image.shape == (height, width) and self.scaling == "none":
                 out[channel] = image
                 fill_nonfinite(out[channel], self._nan_mode, self._nan_quantile)
             else:
                 image = image.astype(np.float32)
                 fill_nonfinite(image, self._nan_mode, self._nan_quantile)
-                out[channel] = crop_or_pad(image, height, width)
+                image = scale_image(image, self.scaling)
+                out[channel] = image if image.shape == (height, width) else crop_or_pad(image, height, width)
         return self.apply_transforms(out)
 
     def metadata_fields(self) -> list[str]:

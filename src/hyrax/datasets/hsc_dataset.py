@@ -23,13 +23,15 @@ of the old one.
 The dataset stacks the filters chosen by ``data_set.HSCDataSet.filters`` (all filters found, in
 wavelength order, by default) and leaves out objects that lack one of them, with one warning that
 counts the objects missing each filter. Reading, cropping to a common size and NaN handling are those
-of :class:`~hyrax.datasets.fits_image_dataset.FitsImageDataSet`.
+of :class:`~hyrax.datasets.fits_image_dataset.FitsImageDataSet`, and so is the scaling of each cutout
+(``data_set.HSCDataSet.scaling``, ``"asinh"`` by default), which puts the cutouts of every filter in
+units of their own noise.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import warnings
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,6 +40,8 @@ import numpy as np
 
 from hyrax.datasets.fits_image_dataset import FitsImageDataSet, ObjectFiles, column_values, read_catalog
 from hyrax.errors import DataError, did_you_mean
+
+logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.fits"
 MANIFEST_COLUMNS = ("object_id", "filter", "filename")
@@ -134,7 +138,8 @@ def rebuild_manifest(directory: str | os.PathLike) -> Path:
     Raises
     ------
     DataError
-        When ``directory`` is not a folder or holds no ``<object_id>_<filter>.fits`` files.
+        When ``directory`` is not a folder or holds no ``<object_id>_<filter>.fits`` files; an empty
+        manifest would describe a dataset without objects, which is never what a rebuild is for.
     """
     from astropy.table import MaskedColumn, Table
 
@@ -143,30 +148,46 @@ def rebuild_manifest(directory: str | os.PathLike) -> Path:
         raise DataError(f"Cannot rebuild the manifest: {directory} is not a folder.")
     rows = scan_folder(directory)
     if not rows:
-        raise DataError(f"Cannot rebuild the manifest: {directory} holds no <object_id>_<filter>.fits files.")
-    old_columns: dict[str, dict[str, object]] = {}
+        raise DataError(_no_cutouts_message(directory))
+    old_columns: dict[str, tuple[np.dtype, dict[str, object]]] = {}
     if (directory / MANIFEST_NAME).is_file():
         try:
             old_rows, old_extra = read_manifest(directory)
         except DataError as error:
-            warnings.warn(
-                f"The old manifest is unreadable; its extra columns are lost: {error}", stacklevel=2
-            )
+            logger.warning("The old manifest is unreadable; its extra columns are lost: %s", error)
             old_rows, old_extra = [], {}
         for name, values in old_extra.items():
-            column = old_columns.setdefault(name, {})
+            by_id: dict[str, object] = {}
             for (object_id, _, _), value in zip(old_rows, values, strict=True):
-                column.setdefault(object_id, value)
+                by_id.setdefault(object_id, value)
+            old_columns[name] = (values.dtype, by_id)
     table = Table([[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]], names=MANIFEST_COLUMNS)
-    for name, by_id in old_columns.items():
-        sample = next(iter(by_id.values()))
-        values = [by_id.get(r[0], sample) for r in rows]
+    for name, (dtype, by_id) in old_columns.items():
+        # New objects get a masked placeholder of the column's type; an old manifest with no rows
+        # still has typed columns, which stay in the new manifest, fully masked.
+        blank = np.zeros((), dtype).item()
+        values = np.array([by_id.get(r[0], blank) for r in rows], dtype=dtype)
         table[name] = MaskedColumn(values, mask=[r[0] not in by_id for r in rows])
     path = directory / MANIFEST_NAME
     temporary = directory / f".{MANIFEST_NAME}.tmp"
     table.write(temporary, format="fits", overwrite=True)
     os.replace(temporary, path)
     return path
+
+
+def _no_cutouts_message(directory: Path) -> str:
+    """Say that ``directory`` holds no cutouts, what their names look like, and which files it holds."""
+    others = sorted(entry.name for entry in directory.iterdir() if entry.name != MANIFEST_NAME)
+    if others:
+        shown = ", ".join(others[:_LISTED]) + (", ..." if len(others) > _LISTED else "")
+        found = f"It holds {len(others)} other file(s) or folder(s): {shown}."
+    else:
+        found = "It is empty."
+    return (
+        f"Cannot rebuild the manifest: {directory} holds no <object_id>_<filter>.fits files (cutouts "
+        f"named like 36411452835238206_HSC-G.fits, as the download verb writes them). {found} Give the "
+        "folder the download verb wrote its cutouts to."
+    )
 
 
 class HSCDataSet(FitsImageDataSet):
@@ -245,11 +266,15 @@ class HSCDataSet(FitsImageDataSet):
             )
         if left_out:
             counts = ", ".join(f"{name}: {lacking[name]}" for name in filters if lacking[name])
-            warnings.warn(
-                f"HSCDataSet: left out {len(left_out)} of {len(ids)} objects that lack a filter (objects "
-                f"missing each filter: {counts}); first ids: {', '.join(left_out[:_LISTED])}"
-                f"{', ...' if len(left_out) > _LISTED else ''}. Download the missing cutouts, or choose "
-                f"fewer filters with {self._key}.filters.",
-                stacklevel=4,
+            logger.warning(
+                "HSCDataSet: left out %d of %d objects that lack a filter (objects missing each filter: "
+                "%s); first ids: %s%s. Download the missing cutouts, or choose fewer filters with "
+                "%s.filters.",
+                len(left_out),
+                len(ids),
+                counts,
+                ", ".join(left_out[:_LISTED]),
+                ", ..." if len(left_out) > _LISTED else "",
+                self._key,
             )
         return complete

@@ -24,6 +24,9 @@ A callable named by its dotted path receives one image as a ``numpy.ndarray`` of
 back with ``.numpy()``). A class is instantiated without arguments first, so
 ``"torchvision.transforms.v2.RandomHorizontalFlip"`` works; a transform that only accepts tensors
 must be wrapped in a function that calls ``torch.from_numpy`` itself.
+
+The FITS datasets scale each image before these transforms run, as their ``scaling`` key says
+(:func:`scale_image`: ``"asinh"`` by default, ``"robust"``, or ``"none"`` for raw pixel values).
 """
 
 from __future__ import annotations
@@ -56,6 +59,87 @@ def normalize(image: np.ndarray) -> np.ndarray:
     centred = image - finite.mean()
     std = finite.std()
     return centred / std if std > 0 else centred
+
+
+MAD_TO_SIGMA = 1.4826
+"""Ratio of a Gaussian's standard deviation to its median absolute deviation."""
+
+SCALINGS = ("asinh", "robust", "none")
+"""The per-image scalings :func:`scale_image` applies, as FITS datasets' ``scaling`` key names them;
+the first is the default."""
+
+
+def robust_scale(image: np.ndarray) -> np.ndarray:
+    """Return ``(image - median) / (1.4826 * MAD)``: the image in units of its noise, sky at zero.
+
+    The median and the median absolute deviation (MAD) are taken over the finite pixels, so a few
+    bright pixels or NaNs do not change them; for Gaussian noise ``1.4826 * MAD`` is its standard
+    deviation. When more than half of the pixels are equal the MAD is zero, and the standard deviation
+    is used instead; a constant image only has its median subtracted. NaN and infinite pixels stay
+    as they are.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        One image (any shape); the statistics are over all of it.
+
+    Returns
+    -------
+    numpy.ndarray
+        A float32 array of the same shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyrax.datasets.transforms import robust_scale
+    >>> [round(float(v), 2) for v in robust_scale(np.array([10.0, 11.0, 12.0, 13.0, 1000.0]))]
+    [-1.35, -0.67, 0.0, 0.67, 666.4]
+    """
+    image = np.asarray(image, dtype=np.float32)
+    finite = image[np.isfinite(image)]
+    if finite.size == 0:
+        return image.copy()
+    median = np.median(finite)
+    deviations = finite - median
+    scale = MAD_TO_SIGMA * float(np.median(np.abs(deviations)))
+    if not scale > 0:
+        scale = float(np.sqrt(np.mean(np.square(deviations, dtype=np.float64))))
+    centred = image - median
+    return centred / np.float32(scale) if scale > 0 else centred
+
+
+def asinh_scale(image: np.ndarray) -> np.ndarray:
+    """Return ``arcsinh(robust_scale(image))``: linear within the noise, logarithmic for bright pixels.
+
+    Noise pixels keep their values (``arcsinh(z)`` is close to ``z`` for ``|z| < 1``) while a source
+    10,000 times brighter than the noise reaches only about 10, so faint and bright objects share one
+    range a network trains on.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyrax.datasets.transforms import asinh_scale
+    >>> [round(float(v), 2) for v in asinh_scale(np.array([10.0, 11.0, 12.0, 13.0, 1000.0]))]
+    [-1.11, -0.63, 0.0, 0.63, 7.2]
+    """
+    return np.arcsinh(robust_scale(image))
+
+
+def scale_image(image: np.ndarray, scaling: str) -> np.ndarray:
+    """Apply one of :data:`SCALINGS` to ``image``: ``"asinh"``, ``"robust"`` or ``"none"`` (unchanged).
+
+    Raises
+    ------
+    ValueError
+        For any other name.
+    """
+    if scaling == "asinh":
+        return asinh_scale(image)
+    if scaling == "robust":
+        return robust_scale(image)
+    if scaling == "none":
+        return image
+    raise ValueError(f"Unknown scaling {scaling!r}; use one of {', '.join(map(repr, SCALINGS))}.")
 
 
 def crop_or_pad(image: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from hyrax.models.base import HyraxModel, ModelDataError
+
 _CLASSIFIER_LOSSES = (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)
 
 
@@ -44,17 +46,45 @@ def is_classifier(model: Any) -> bool:
 
 
 class _Confusion:
-    """Counts (true, predicted) label pairs from the class scores ``infer_step`` returns."""
+    """Counts (true, predicted) label pairs from the class scores of each batch.
 
-    def __init__(self, model: Any) -> None:
+    The scores are those ``infer_step`` returns. With the default ``infer_step``, which is the
+    model's forward pass, they are the output of the forward pass ``validate_step`` already made,
+    caught by a forward hook, so each batch goes through the model once; a model that overrides
+    ``infer_step``, or whose ``validate_step`` does not call the model exactly once, is run through
+    ``infer_step`` again.
+    """
+
+    def __init__(self, model: Any, device: torch.device) -> None:
         self.model = model
+        self.device = device
         self.matrix: np.ndarray | None = None
+        self.outputs: list[Any] = []
+        self.reuse_forward = getattr(type(model), "infer_step", None) is HyraxModel.infer_step
+
+    def attach(self) -> Any:
+        """Start catching the model's forward outputs; returns the hook handle, to remove when done."""
+        return self.model.register_forward_hook(lambda module, inputs, output: self.outputs.append(output))
+
+    def start_batch(self) -> None:
+        """Forget the previous batch's forward outputs."""
+        self.outputs.clear()
+
+    def _scores(self, batch: Any) -> torch.Tensor:
+        if self.reuse_forward and len(self.outputs) == 1:
+            scores = self.outputs[0]
+            if isinstance(scores, torch.Tensor) and scores.dim() == 2 and len(scores) == len(batch["label"]):
+                return scores
+        moved = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        with torch.no_grad():
+            return self.model.infer_step(moved)
 
     def update(self, batch: Any) -> None:
-        with torch.no_grad():
-            scores = self.model.infer_step(batch)
+        """Add the (label, predicted class) pairs of ``batch``, as the data loader gave it."""
+        scores = self._scores(batch)
+        self.outputs.clear()
         if scores.dim() != 2:
-            raise ValueError(
+            raise ModelDataError(
                 f"{type(self.model).__name__} is evaluated as a classifier, but infer_step returned shape "
                 f"{tuple(scores.shape)} instead of (batch, classes)."
             )
@@ -62,9 +92,10 @@ class _Confusion:
         labels = batch["label"].to("cpu").numpy().astype(np.int64)
         predicted = scores.argmax(dim=1).to("cpu").numpy()
         if labels.min() < 0 or labels.max() >= classes:
-            raise ValueError(
-                f"Labels run up to {labels.max()}, but {type(self.model).__name__} scores {classes} classes: "
-                f"set its number of classes to cover every label."
+            raise ModelDataError(
+                f"The labels of the test split run from {labels.min()} to {labels.max()}, but "
+                f"{type(self.model).__name__} scores {classes} classes: train it with a number of classes "
+                f"that covers every label, from 0."
             )
         if self.matrix is None:
             self.matrix = np.zeros((classes, classes), dtype=np.int64)
@@ -78,7 +109,8 @@ def evaluate(model: Any, loader: Iterable, *, device: torch.device) -> Evaluatio
 
     The metrics come from the evaluation engine of training
     (:func:`hyrax.training.engines.create_evaluator`), so test metrics mean what validation metrics
-    mean. A classifier on labelled batches is also run through ``infer_step`` to count predictions.
+    mean. For a classifier on labelled batches the predictions are counted from the class scores of
+    the same forward pass (see :class:`_Confusion`), so each batch runs through the model once.
 
     Parameters
     ----------
@@ -99,18 +131,25 @@ def evaluate(model: Any, loader: Iterable, *, device: torch.device) -> Evaluatio
     from hyrax.training.engines import create_evaluator
 
     evaluator = create_evaluator(model, device=device)
-    confusion = _Confusion(model) if is_classifier(model) else None
+    confusion = _Confusion(model, device) if is_classifier(model) else None
     counted = {"objects": 0}
 
     def after_batch(engine: Any) -> None:
         batch = engine.state.batch
         counted["objects"] += len(batch["object_id"])
         if confusion is not None and "label" in batch:
-            moved = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-            confusion.update(moved)
+            confusion.update(batch)
 
     evaluator.add_event_handler(Events.ITERATION_COMPLETED, after_batch)
-    state = evaluator.run(loader)
+    hook = None
+    if confusion is not None:
+        evaluator.add_event_handler(Events.ITERATION_STARTED, lambda _: confusion.start_batch())
+        hook = confusion.attach()
+    try:
+        state = evaluator.run(loader)
+    finally:
+        if hook is not None:
+            hook.remove()
     result = Evaluation({k: float(v) for k, v in state.metrics.items()}, n_objects=counted["objects"])
     if confusion is not None and confusion.matrix is not None:
         result.confusion = confusion.matrix

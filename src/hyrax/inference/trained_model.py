@@ -180,7 +180,7 @@ def load_trained_model(
     """
     from hyrax.models.factory import build_model
 
-    model = build_model(config, dataset, indices=indices, collate_fn=collate_fn)
+    model = build_model(config, dataset, indices=indices, collate_fn=collate_fn, for_training=False)
     if device is not None:
         model.to(device)
     model.load(weights)

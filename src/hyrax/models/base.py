@@ -40,6 +40,13 @@ and, when the defaults below do not fit, any of:
 ``infer_step(self, batch)``
     Runs under ``torch.no_grad()`` in eval mode; returns a tensor with one row per object.
     Default: ``self(self.to_tensor(batch))``.
+``check_data(cls, config, dataset)``
+    A classmethod that rejects a dataset the model cannot learn from as configured, by raising an
+    error that says how to fix it; it returns nothing. The train and test verbs call it before the
+    model is built or any batch is read, so a mismatch is reported at once rather than mid-epoch.
+    Inference does not call it, since it uses no labels. Read the model's settings with
+    ``cls.settings_in(config)``. Default: accept any dataset. A classifier checks, for example, that
+    the dataset has labels and that they fit its number of classes (see ``HyraxCNN.check_data``).
 
 The base class provides ``self.criterion`` (from ``[criterion]``, or ``default_criterion`` when
 ``criterion.name`` is false), ``self.optimizer`` and ``self.scheduler`` (from ``[optimizer]`` and
@@ -114,11 +121,36 @@ class HyraxModel(torch.nn.Module):
         self.gradient_clip: float | None = None
         self._average_gradients: Callable[[list[torch.nn.Parameter]], None] | None = None
 
+    @classmethod
+    def settings_in(cls, config: Mapping) -> Mapping:
+        """The ``[model.<ClassName>]`` table of ``config``, or an empty mapping when there is none."""
+        table = config["model"].get(cls.__name__)
+        return table if isinstance(table, Mapping) else {}
+
     @property
     def settings(self) -> Mapping:
         """This model's ``[model.<ClassName>]`` table, or an empty mapping when there is none."""
-        table = self.config["model"].get(type(self).__name__)
-        return table if isinstance(table, Mapping) else {}
+        return self.settings_in(self.config)
+
+    @classmethod
+    def check_data(cls, config: Mapping, dataset: Any) -> None:
+        """Raise an error when this model, as ``config`` sets it up, cannot learn from ``dataset``.
+
+        The train and test verbs call it before the model is built; inference does not. The default
+        accepts every dataset.
+
+        Parameters
+        ----------
+        config : ConfigDict or mapping
+            The whole configuration.
+        dataset : HyraxDataset
+            The dataset to train or test on (possibly wrapped in a cache).
+
+        Raises
+        ------
+        ConfigError or ModelDataError
+            Saying what does not fit and how to fix it.
+        """
 
     @property
     def device(self) -> torch.device:
@@ -255,12 +287,36 @@ class HyraxModel(torch.nn.Module):
         try:
             self.load_state_dict(state)
         except RuntimeError as error:
+            differences = _describe_mismatch(state, self.state_dict()) or str(error)
+            config_file = path.parent / "runtime_config.toml"
             raise ModelDataError(
                 f"The weights in {path} do not fit {type(self).__name__} built for data of shape "
-                f"{self.sample_shape}: {error}. Use the configuration the weights were trained with "
-                f"(the runtime_config.toml beside them)."
+                f"{self.sample_shape}: {differences}. They were trained with other model settings or "
+                f"data of another shape; use the configuration they were trained with"
+                + (f" ({config_file})." if config_file.is_file() else ".")
             ) from None
         return self
+
+
+def _describe_mismatch(saved: Mapping, expected: Mapping, shown: int = 3) -> str:
+    """How saved weights differ from a model's own, in one sentence naming the first few tensors."""
+    missing = [key for key in expected if key not in saved]
+    unexpected = [key for key in saved if key not in expected]
+    reshaped = [
+        f"{key} saved {list(saved[key].shape)}, here {list(expected[key].shape)}"
+        for key in expected
+        if key in saved and hasattr(saved[key], "shape") and saved[key].shape != expected[key].shape
+    ]
+    parts = []
+    for label, names in (
+        ("of another shape", reshaped),
+        ("missing from the file", missing),
+        ("not in this model", unexpected),
+    ):
+        if names:
+            more = f", and {len(names) - shown} more" if len(names) > shown else ""
+            parts.append(f"{len(names)} tensor(s) {label} ({'; '.join(names[:shown])}{more})")
+    return ", ".join(parts)
 
 
 _SKELETON = """\
@@ -287,6 +343,23 @@ def _check_signature(cls: type, method: str, arguments: tuple[str, ...]) -> None
         raise TypeError(
             f"{cls.__qualname__}.{method}{inspect.signature(function)} must accept "
             f"({', '.join(('self', *arguments))})."
+        ) from None
+
+
+def _check_classmethod(cls: type, method: str, arguments: tuple[str, ...]) -> None:
+    # The verbs call it on the class, before any instance exists.
+    if not isinstance(inspect.getattr_static(cls, method), classmethod):
+        raise TypeError(
+            f"{cls.__qualname__}.{method} must be a classmethod: decorate it with @classmethod and "
+            f"give it the arguments ({', '.join(('cls', *arguments))})."
+        )
+    function = getattr(cls, method)
+    try:
+        inspect.signature(function).bind(*arguments)
+    except TypeError:
+        raise TypeError(
+            f"{cls.__qualname__}.{method}{inspect.signature(function)} must accept "
+            f"({', '.join(('cls', *arguments))})."
         ) from None
 
 
@@ -328,6 +401,7 @@ def hyrax_model(name: str, *, force: bool = False) -> Callable[[type], type]:
         _check_signature(cls, "__init__", ("config", "sample_shape"))
         for method in ("to_tensor", "compute_loss", "train_step", "validate_step", "infer_step"):
             _check_signature(cls, method, ("batch",))
+        _check_classmethod(cls, "check_data", ("config", "dataset"))
         MODEL_REGISTRY.register(name, cls, force=force)
         return cls
 

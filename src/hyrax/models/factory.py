@@ -42,6 +42,7 @@ def build_model(
     *,
     indices: Sequence[int] | None = None,
     collate_fn: Callable[[list], Any] | None = None,
+    for_training: bool = True,
 ) -> HyraxModel:
     """Build the configured model sized for ``dataset``, and run one small batch through it.
 
@@ -58,6 +59,9 @@ def build_model(
         Objects to take the trial batch from (e.g. the train split); the first two are used.
     collate_fn : callable, optional
         How the data loader combines items into a batch; PyTorch's default when omitted.
+    for_training : bool
+        Try the batch through ``compute_loss`` (training needs labels where the model does), or, when
+        False, through ``infer_step`` only (inference needs none).
 
     Returns
     -------
@@ -81,7 +85,8 @@ def build_model(
         model = cls(config, sample_shape)
     except Exception as error:
         raise ModelDataError(
-            f"Model {cls.__name__} could not be built for the {where}: {type(error).__name__}: {error}. "
+            f"Model {cls.__name__} could not be built for the {where}: {type(error).__name__}: "
+            f"{str(error).rstrip('.')}. "
             f"Check that the model suits this data, or change its shape with data_set.crop_to."
         ) from error
     batch = (collate_fn or default_collate)(items)
@@ -89,13 +94,16 @@ def build_model(
     model.eval()
     try:
         with torch.no_grad():
-            model.compute_loss(batch)
+            if for_training:
+                model.compute_loss(batch)
+            else:
+                model.infer_step(batch)
     except Exception as error:
         input_shape = tuple(batch["data"].shape) if isinstance(batch, Mapping) and "data" in batch else "?"
         raise ModelDataError(
             f"Model {cls.__name__} fails on a batch of input shape {input_shape} from the {where}: "
-            f"{type(error).__name__}: {error}. Check that the model suits this data (its settings are "
-            f"in [model.{cls.__name__}]), or change the data's shape with data_set.crop_to."
+            f"{type(error).__name__}: {str(error).rstrip('.')}. Check that the model suits this data (its "
+            f"settings are in [model.{cls.__name__}]), or change the data's shape with data_set.crop_to."
         ) from error
     finally:
         model.train(was_training)

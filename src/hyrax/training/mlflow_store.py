@@ -69,6 +69,10 @@ class MlflowRun:
         os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
         from mlflow.tracking import MlflowClient
 
+        # MLflow installs its own INFO handler on import; its store-creation chatter is not for users.
+        if not logging.getLogger("hyrax").isEnabledFor(logging.DEBUG):
+            logging.getLogger("mlflow").setLevel(logging.WARNING)
+
         store_dir.mkdir(parents=True, exist_ok=True)
         self.tracking_uri = f"sqlite:///{(store_dir / 'mlflow.db').resolve().as_posix()}"
         self.client = MlflowClient(tracking_uri=self.tracking_uri)

@@ -23,7 +23,7 @@ from hyrax.datasets.splits import SplitsNotFoundError, load_splits, save_splits,
 from hyrax.errors import ConfigError
 from hyrax.log import setup_logging
 from hyrax.models.base import HyraxModel
-from hyrax.models.factory import build_model
+from hyrax.models.factory import build_model, model_class
 from hyrax.training import distributed
 from hyrax.training.checkpoint import Checkpointer, load_checkpoint
 from hyrax.training.device import select_device
@@ -124,6 +124,9 @@ class _Data:
 def _prepare_data(config: Mapping, resume_from: Path | None, results_dir: Path | None) -> _Data:
     seed = int(config["general"]["seed"])
     dataset = build_dataset(config)
+    # Before anything is written or built, so a model that cannot learn from this data (a classifier
+    # with too few classes, or without labels) stops at once instead of in the first epoch.
+    model_class(config).check_data(config, dataset)
     splits = _splits(config, len(dataset), resume_from)
     if results_dir is not None:
         save_splits(results_dir, splits)

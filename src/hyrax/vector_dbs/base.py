@@ -13,7 +13,8 @@ Conventions every backend follows
   id. The first upsert into a collection fixes its fields; every later upsert gives the same fields.
 - **Results are numpy arrays.** Searches are batched and always 2-d: ``n`` query vectors and ``k``
   neighbours give ``ids`` and ``distances`` of shape ``(n, k')`` with ``k' = min(k, count())``, nearest
-  first.
+  first. ``k`` is an integer >= 1; a ``k`` larger than the collection is lowered to ``count()`` with a
+  logged warning, as Chroma does (FAISS alone would pad the results with id -1).
 
 Writing a backend
 -----------------
@@ -38,8 +39,8 @@ backend.
 from __future__ import annotations
 
 import importlib
+import logging
 from abc import ABC, abstractmethod
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
@@ -47,12 +48,12 @@ import numpy as np
 
 from hyrax.errors import HyraxError
 from hyrax.registry import VECTOR_DB_REGISTRY, register_subclass
+from hyrax.vector_dbs import _checks as inputs
+from hyrax.vector_dbs._checks import VectorDBError
+
+logger = logging.getLogger(__name__)
 
 METRICS = ("l2", "cosine")
-
-
-class VectorDBError(HyraxError, ValueError):
-    """Invalid input to a vector database, or a collection that does not match the request."""
 
 
 class UnknownIdError(HyraxError, KeyError):
@@ -320,23 +321,11 @@ class VectorDB(ABC):
         """
         self.connect()
         ids = [str(i) for i in ids]
-        vectors = self._as_matrix(vectors, "vectors")
-        if len(vectors) != len(ids):
-            raise VectorDBError(f"Got {len(ids)} ids but {len(vectors)} vectors; give one id per vector.")
+        vectors = inputs.as_matrix(vectors, "vectors", self.dim, self.where)
+        inputs.check_upsert(ids, vectors)
         if not ids:
             return
-        if "" in ids:
-            raise VectorDBError("Ids must be non-empty strings; one of the ids is ''.")
-        if len(set(ids)) != len(ids):
-            repeated = sorted(i for i, times in Counter(ids).items() if times > 1)
-            raise VectorDBError(
-                f"Ids repeat within one upsert: {', '.join(repeated[:10])}. Ids must be unique."
-            )
-        bad = ~np.isfinite(vectors).all(axis=1)
-        if bad.any():
-            shown = ", ".join(np.asarray(ids, dtype=object)[bad][:10])
-            raise VectorDBError(f"{int(bad.sum())} vector(s) contain NaN or infinity, ids: {shown}.")
-        columns = self._check_metadata(metadata, len(ids))
+        columns = inputs.check_metadata(metadata, len(ids), self.metadata_fields, self.where)
         changed = self.dim is None or self.metadata_fields is None
         self.dim = self.dim or vectors.shape[1]
         self.metadata_fields = sorted(columns) if self.metadata_fields is None else self.metadata_fields
@@ -353,20 +342,36 @@ class VectorDB(ABC):
         Parameters
         ----------
         vectors : array-like, shape (n, dim) or (dim,)
-            Query vectors; one vector is treated as a batch of one.
+            Query vectors of the collection's dimension; one vector is treated as a batch of one.
         k : int
-            Number of neighbours; at most ``count()`` are returned.
+            Number of neighbours, an integer >= 1. When the collection holds fewer than ``k`` vectors,
+            all of them are returned and a warning is logged.
 
         Returns
         -------
         SearchResult
             ``(ids, distances)``, each of shape ``(n, min(k, count()))``, nearest first.
+
+        Raises
+        ------
+        VectorDBError
+            When ``k`` is not an integer >= 1, or the vectors are not finite numbers of the
+            collection's dimension; the message gives the expected and the given dimension.
         """
         self.connect()
-        if int(k) != k or k < 1:
-            raise VectorDBError(f"k, the number of neighbours, must be a positive integer, got {k!r}.")
-        queries = self._as_matrix(vectors, "query vectors")
-        k = min(int(k), self._count())
+        inputs.check_k(k)
+        queries = inputs.as_matrix(vectors, "query vectors", self.dim, self.where)
+        inputs.check_finite_queries(queries)
+        count = self._count()
+        if k > count and len(queries):
+            logger.warning(
+                "Asked for k=%d neighbours, but the %s holds %d vectors; returning %d per query.",
+                k,
+                self.where,
+                count,
+                count,
+            )
+        k = min(int(k), count)
         if k == 0 or len(queries) == 0:
             return SearchResult(
                 np.empty((len(queries), 0), dtype=str), np.empty((len(queries), 0), np.float32)
@@ -401,36 +406,3 @@ class VectorDB(ABC):
 
     def _settings(self) -> dict[str, Any]:
         return {"dim": self.dim, "metric": self.metric, "metadata_fields": self.metadata_fields}
-
-    def _as_matrix(self, vectors: Any, what: str) -> np.ndarray:
-        array = np.asarray(vectors, dtype=np.float32)
-        if array.ndim == 1:
-            array = array[None, :]
-        if array.ndim != 2:
-            raise VectorDBError(f"The {what} must be a 2-d array (n, dim), got shape {array.shape}.")
-        if self.dim is not None and array.shape[1] != self.dim and len(array):
-            raise VectorDBError(
-                f"The {what} have dimension {array.shape[1]}, but the {self.where} holds vectors of "
-                f"dimension {self.dim}."
-            )
-        return np.ascontiguousarray(array)
-
-    def _check_metadata(self, metadata: Mapping[str, Any] | None, n: int) -> dict[str, np.ndarray]:
-        columns = {str(k): np.asarray(v) for k, v in (metadata or {}).items()}
-        if self.metadata_fields is not None and sorted(columns) != self.metadata_fields:
-            raise VectorDBError(
-                f"The {self.where} stores the metadata fields {self.metadata_fields}, but this upsert "
-                f"gives {sorted(columns)}. Give the same fields, or use a new collection."
-            )
-        for field, column in columns.items():
-            if column.shape != (n,):
-                raise VectorDBError(
-                    f"Metadata field '{field}' has shape {column.shape}; it needs one value per id ({n},)."
-                )
-            if column.dtype.kind in "SO":
-                columns[field] = column = column.astype(str)
-            if column.dtype.kind not in "biufU":
-                raise VectorDBError(
-                    f"Metadata field '{field}' has type {column.dtype}; use numbers, booleans or strings."
-                )
-        return columns

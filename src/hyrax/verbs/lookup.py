@@ -58,9 +58,10 @@ class Lookup(Verb):
         id : str
             Object id whose neighbours to find; it must have been inserted by save_to_database.
         k : int
-            Number of neighbours, the object itself included.
+            Number of neighbours, the object itself included: an integer >= 1. A database holding
+            fewer than ``k`` objects returns all of them, with a logged warning.
         vector : array-like, optional
-            A query vector (Python only) of the database's dimension, instead of ``id``.
+            One query vector (Python only) of the database's dimension, instead of ``id``.
 
         Returns
         -------
@@ -74,6 +75,9 @@ class Lookup(Verb):
         ------
         UnknownIdError
             When ``id`` is not in the database, naming it.
+        VectorDBError
+            When ``k`` is not an integer >= 1, or ``vector`` is not one vector of finite numbers of the
+            database's dimension (the message gives both dimensions).
         """
         import numpy as np
 
@@ -88,13 +92,13 @@ class Lookup(Verb):
                     f"The {db.where} is empty. Run `hyrax save_to_database` to fill it first."
                 )
             if vector is not None:
-                query = np.asarray(vector, dtype=np.float32)
-                if query.ndim != 1 and query.shape[0] != 1:
+                # search_by_vector checks the vector's dimension and values against the database.
+                found = db.search_by_vector(vector, k)
+                if len(found.ids) != 1:
                     raise VectorDBError(
-                        f"lookup takes one query vector, got shape {query.shape}; search many at once "
+                        f"lookup takes one query vector, got {len(found.ids)}; search many at once "
                         "with h.database_connection().search_by_vector(vectors, k)."
                     )
-                found = db.search_by_vector(query.reshape(1, -1), k)
             else:
                 found = db.search_by_id([str(id)], k)
             ids, distances = found.ids[0], found.distances[0]

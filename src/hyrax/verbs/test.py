@@ -45,6 +45,7 @@ class Test(Verb):
         from hyrax.errors import ConfigError
         from hyrax.inference.evaluation import evaluate, plot_confusion_matrix
         from hyrax.inference.trained_model import find_trained_weights, load_trained_model, split_indices
+        from hyrax.models.factory import model_class
         from hyrax.training.device import select_device
         from hyrax.training.tracking import record_run
 
@@ -59,6 +60,7 @@ class Test(Verb):
                 key=key,
             )
         dataset = build_dataset(config)
+        model_class(config).check_data(config, dataset)
         indices = split_indices(trained, "test", len(dataset), key)
         if len(indices) == 0:
             raise ConfigError(

@@ -61,4 +61,4 @@ def _load_trained_model(config: Any, weights: Any) -> Any:
     from hyrax.datasets.loading import build_dataset
     from hyrax.models.factory import build_model
 
-    return build_model(config, build_dataset(config)).load(weights).eval()
+    return build_model(config, build_dataset(config), for_training=False).load(weights).eval()

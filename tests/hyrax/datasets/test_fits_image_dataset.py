@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import logging
 import os
 import pickle
-import warnings
 
 import numpy as np
 import pytest
@@ -32,21 +32,31 @@ SAMPLE_CATALOGS = [
 
 
 def make_config(catalog, **keys):
+    """A FitsImageDataSet configuration; raw pixels (scaling "none") unless ``keys`` say otherwise.
+
+    Most tests here check reading against astropy pixel for pixel; the scaling tests set it.
+    """
     config = load_config()
     config["data_set"]["name"] = "FitsImageDataSet"
     table = config["data_set"]["FitsImageDataSet"]
     table["catalog"] = str(catalog)
+    table["scaling"] = "none"
     for key, value in keys.items():
         table[key] = value
     return config
 
 
-def build(config):
-    """Build the dataset and return it with the warnings it raised."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        dataset = FitsImageDataSet(config)
-    return dataset, [str(w.message) for w in caught]
+@pytest.fixture
+def build(caplog):
+    """Build a dataset and return it with the warnings it logged."""
+
+    def build(config):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="hyrax"):
+            dataset = FitsImageDataSet(config)
+        return dataset, [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+    return build
 
 
 def write_images(directory, images, suffix=".fits"):
@@ -67,7 +77,7 @@ def sample_ids(hsc_sample_dir):
 
 
 @pytest.mark.parametrize(("catalog_name", "id_column"), SAMPLE_CATALOGS)
-def test_every_sample_catalog_format_reads_the_same_images(hsc_sample_dir, catalog_name, id_column):
+def test_every_sample_catalog_format_reads_the_same_images(hsc_sample_dir, catalog_name, id_column, build):
     config = make_config(
         hsc_sample_dir / catalog_name, object_id_column=id_column, filename_column="star_filename"
     )
@@ -93,7 +103,7 @@ def test_sample_pixels_equal_astropy_getdata(hsc_sample_dir):
         np.testing.assert_array_equal(read_image(str(path)), expected)
 
 
-def test_metadata_is_the_catalog(hsc_sample_dir):
+def test_metadata_is_the_catalog(hsc_sample_dir, build):
     catalog = Table.read(hsc_sample_dir / "star_cat_correct.pq", format="parquet")
     config = make_config(
         hsc_sample_dir / "star_cat_correct.pq",
@@ -107,7 +117,7 @@ def test_metadata_is_the_catalog(hsc_sample_dir):
     assert list(values["star_filename"]) == [catalog["star_filename"][3], catalog["star_filename"][0]]
 
 
-def test_registered_and_transforms_applied(hsc_sample_dir):
+def test_registered_and_transforms_applied(hsc_sample_dir, build):
     assert DATA_SET_REGISTRY.get("FitsImageDataSet") is FitsImageDataSet
     config = make_config(
         hsc_sample_dir / "star_cat_correct.fits",
@@ -121,13 +131,14 @@ def test_registered_and_transforms_applied(hsc_sample_dir):
     np.testing.assert_allclose(dataset.get_data(1)[0], expected, rtol=1e-6)
 
 
-def test_per_filter_columns_from_a_toml_file(hsc_sample_dir, tmp_path):
+def test_per_filter_columns_from_a_toml_file(hsc_sample_dir, tmp_path, build):
     _, filenames = sample_ids(hsc_sample_dir)
     square = [name for name in filenames if fits.getdata(hsc_sample_dir / name).shape == (25, 25)]
     Table({"id": [10, 11, 12], "g_file": square[0:3], "r_file": square[3:6]}).write(tmp_path / "cat.csv")
     (tmp_path / "hyrax.toml").write_text(
         "[data_set.FitsImageDataSet]\n"
         'catalog = "cat.csv"\n'
+        'scaling = "none"\n'
         'object_id_column = "id"\n'
         f'data_dir = "{hsc_sample_dir}"\n'
         "[data_set.FitsImageDataSet.filename_columns]\n"
@@ -155,7 +166,7 @@ def test_per_filter_columns_from_a_toml_file(hsc_sample_dir, tmp_path):
 @pytest.mark.parametrize(
     ("mode", "quantile"), [("zero", 0.05), ("quantile", 0.05), ("quantile", 0.5), ("leave", 0.05)]
 )
-def test_nan_modes(tmp_path, mode, quantile):
+def test_nan_modes(tmp_path, mode, quantile, build):
     image = np.arange(64, dtype=np.float32).reshape(8, 8)
     image[0, :3] = np.nan
     image[5, 5] = np.inf
@@ -171,13 +182,13 @@ def test_nan_modes(tmp_path, mode, quantile):
         np.testing.assert_allclose(data[bad], fill)
 
 
-def test_all_nan_image_with_quantile_becomes_zero(tmp_path):
+def test_all_nan_image_with_quantile_becomes_zero(tmp_path, build):
     catalog = write_images(tmp_path, [np.full((4, 4), np.nan, dtype=np.float32)])
     dataset, _ = build(make_config(catalog))
     np.testing.assert_array_equal(dataset.get_data(0), np.zeros((1, 4, 4), dtype=np.float32))
 
 
-def test_unequal_sizes_give_one_warning_and_a_common_shape(tmp_path):
+def test_unequal_sizes_give_one_warning_and_a_common_shape(tmp_path, build):
     rng = np.random.default_rng(1)
     images = [rng.normal(size=shape).astype(np.float32) for shape in [(10, 10), (10, 10), (12, 12), (8, 9)]]
     catalog = write_images(tmp_path, images)
@@ -196,7 +207,7 @@ def test_unequal_sizes_give_one_warning_and_a_common_shape(tmp_path):
     np.testing.assert_array_equal(dataset.get_data(0)[0], images[0][2:8, 2:8])
 
 
-def test_equal_sizes_give_no_warning(tmp_path):
+def test_equal_sizes_give_no_warning(tmp_path, build):
     catalog = write_images(tmp_path, [np.ones((5, 7), dtype=np.float32)] * 3)
     dataset, messages = build(make_config(catalog))
     assert messages == [] and dataset.shape == (5, 7)
@@ -253,7 +264,7 @@ def test_corrupt_and_truncated_files_name_the_object_and_path(tmp_path):
         FitsImageDataSet(make_config(catalog))
 
 
-def test_missing_file_error_or_skip(tmp_path):
+def test_missing_file_error_or_skip(tmp_path, build):
     catalog = write_images(tmp_path, [np.full((4, 4), i, dtype=np.float32) for i in range(4)])
     (tmp_path / "obj2.fits").unlink()
     with pytest.raises(
@@ -270,17 +281,15 @@ def test_missing_file_error_or_skip(tmp_path):
     np.testing.assert_array_equal(dataset.metadata([2], ["object_id"])["object_id"], ["obj3"])
 
 
-def test_skipping_every_object_is_an_error(tmp_path):
+def test_skipping_every_object_is_an_error(tmp_path, caplog):
     catalog = write_images(tmp_path, [np.ones((4, 4), dtype=np.float32)])
     (tmp_path / "obj0.fits").unlink()
-    with (
-        pytest.warns(UserWarning, match="left out 1 of 1"),
-        pytest.raises(DataError, match="every one was skipped"),
-    ):
+    with caplog.at_level(logging.WARNING, logger="hyrax"), pytest.raises(DataError, match="every one was"):
         FitsImageDataSet(make_config(catalog, on_missing="skip"))
+    assert "left out 1 of 1" in caplog.text
 
 
-def test_dataset_pickles_for_worker_processes(tmp_path):
+def test_dataset_pickles_for_worker_processes(tmp_path, build):
     catalog = write_images(tmp_path, [np.full((4, 4), i, dtype=np.float32) for i in range(3)])
     dataset, _ = build(make_config(catalog))
     copy = pickle.loads(pickle.dumps(dataset))
@@ -288,7 +297,7 @@ def test_dataset_pickles_for_worker_processes(tmp_path):
     np.testing.assert_array_equal(copy.get_data(2), dataset.get_data(2))
 
 
-def test_file_removed_after_building_names_the_object(tmp_path):
+def test_file_removed_after_building_names_the_object(tmp_path, build):
     catalog = write_images(tmp_path, [np.ones((4, 4), dtype=np.float32)] * 2)
     dataset, _ = build(make_config(catalog))
     (tmp_path / "obj1.fits").unlink()
@@ -296,7 +305,7 @@ def test_file_removed_after_building_names_the_object(tmp_path):
         dataset[1]
 
 
-def test_relative_names_resolve_against_data_dir(tmp_path):
+def test_relative_names_resolve_against_data_dir(tmp_path, build):
     images_dir = tmp_path / "images"
     images_dir.mkdir()
     fits.PrimaryHDU(np.full((3, 3), 7, dtype=np.float32)).writeto(images_dir / "a.fits")
@@ -307,7 +316,7 @@ def test_relative_names_resolve_against_data_dir(tmp_path):
     assert dataset.ids() == ["1"] and dataset.get_data(0)[0, 1, 1] == 7.0
 
 
-def test_formats_astropy_decodes_match_getdata(tmp_path):
+def test_formats_astropy_decodes_match_getdata(tmp_path, build):
     scaled = fits.PrimaryHDU(np.arange(20, dtype=np.int16).reshape(4, 5))
     scaled.header["BSCALE"], scaled.header["BZERO"] = 0.5, 100.0
     scaled.writeto(tmp_path / "scaled.fits")
@@ -356,14 +365,34 @@ def test_images_that_are_not_2d_or_absent_are_reported(tmp_path):
         FitsImageDataSet(make_config(tmp_path / "cat.ecsv"))
 
 
-def test_bad_options_are_config_errors(tmp_path):
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("nan_mode", "zeros"), ("nan_quantile", 5.0), ("shape", [4]), ("scaling", "asnh"), ("scaling", 1)],
+)
+def test_bad_options_are_config_errors_naming_key_and_value(tmp_path, key, value):
     catalog = write_images(tmp_path, [np.ones((4, 4), dtype=np.float32)])
-    with pytest.raises(ConfigError, match="nan_mode must be one of.*Did you mean `zero`"):
-        FitsImageDataSet(make_config(catalog, nan_mode="zeros"))
-    with pytest.raises(ConfigError, match="nan_quantile must be between 0 and 1"):
-        FitsImageDataSet(make_config(catalog, nan_quantile=5.0))
-    with pytest.raises(ConfigError, match="shape must be"):
-        FitsImageDataSet(make_config(catalog, shape=[4]))
+    with pytest.raises(ConfigError) as error:
+        FitsImageDataSet(make_config(catalog, **{key: value}))
+    assert error.value.key == f"data_set.FitsImageDataSet.{key}"
+    assert key in str(error.value) and repr(value) in str(error.value)
+
+
+def test_a_subclass_table_without_the_scaling_key_gets_the_default(tmp_path):
+    class LegacyFits(FitsImageDataSet):
+        registry_name = None
+        config_table = "LegacyFits"
+
+    catalog = write_images(tmp_path, [500.0 + np.arange(16, dtype=np.float32).reshape(4, 4)])
+    config = make_config(catalog).to_dict()
+    config["data_set"]["LegacyFits"] = {
+        k: v for k, v in config["data_set"]["FitsImageDataSet"].items() if k != "scaling"
+    }
+    dataset = LegacyFits(config)
+    assert dataset.scaling == "asinh" and abs(float(np.median(dataset.get_data(0)))) < 1e-6
+
+
+def test_filters_without_filename_columns_is_a_config_error(tmp_path):
+    catalog = write_images(tmp_path, [np.ones((4, 4), dtype=np.float32)])
     with pytest.raises(ConfigError, match="filters selects among"):
         FitsImageDataSet(make_config(catalog, filters=["g"]))
 
@@ -373,3 +402,125 @@ def test_duplicate_ids(tmp_path):
     Table({"object_id": ["x", "x"], "filename": ["obj0.fits", "obj1.fits"]}).write(tmp_path / "dup.ecsv")
     with pytest.raises(DataError, match="must be unique.*x"):
         FitsImageDataSet(make_config(tmp_path / "dup.ecsv"))
+
+
+def sample_config(hsc_sample_dir, **keys):
+    """The real sample through the default configuration, with only ``keys`` changed."""
+    config = load_config()
+    config["data_set"]["name"] = "FitsImageDataSet"
+    table = config["data_set"]["FitsImageDataSet"]
+    table["catalog"] = str(hsc_sample_dir / "star_cat_correct.fits")
+    table["object_id_column"] = "# object_id"
+    table["filename_column"] = "star_filename"
+    for key, value in keys.items():
+        table[key] = value
+    return config
+
+
+def robust_reference(image):
+    """(image - median) / (1.4826 * MAD), computed independently of Hyrax in float64."""
+    image = np.asarray(image, dtype=np.float64)
+    median = np.median(image)
+    return (image - median) / (1.4826 * np.median(np.abs(image - median)))
+
+
+def test_default_scaling_brings_real_cutouts_to_order_unity(hsc_sample_dir, build):
+    raw_dataset, _ = build(sample_config(hsc_sample_dir, scaling="none"))
+    raw = np.stack([raw_dataset.get_data(i) for i in range(len(raw_dataset))])
+    assert np.abs(raw).max() > 40  # the stars peak at 43 to 175 in the sample's units
+
+    dataset, _ = build(sample_config(hsc_sample_dir))
+    assert dataset.scaling == "asinh"
+    data = np.stack([dataset.get_data(i) for i in range(len(dataset))])
+    assert np.isfinite(data).all()
+    assert np.median(np.abs(data)) < 1 and np.abs(data).max() < 10
+
+    _, filenames = sample_ids(hsc_sample_dir)
+    for index, filename in enumerate(filenames):
+        pixels = fits.getdata(hsc_sample_dir / filename)
+        expected = crop_or_pad(np.arcsinh(robust_reference(pixels)).astype(np.float32), 25, 25)
+        np.testing.assert_allclose(data[index, 0], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_robust_scaling_puts_each_cutout_in_units_of_its_noise(hsc_sample_dir, build):
+    dataset, _ = build(sample_config(hsc_sample_dir, scaling="robust"))
+    _, filenames = sample_ids(hsc_sample_dir)
+    for index, filename in enumerate(filenames):
+        pixels = fits.getdata(hsc_sample_dir / filename)
+        if pixels.shape == (25, 25):
+            np.testing.assert_allclose(dataset.get_data(index)[0], robust_reference(pixels), rtol=1e-5)
+
+
+def test_scaling_none_keeps_the_raw_pixels(hsc_sample_dir, build):
+    dataset, _ = build(sample_config(hsc_sample_dir, scaling="none"))
+    _, filenames = sample_ids(hsc_sample_dir)
+    for index, filename in enumerate(filenames):
+        expected = crop_or_pad(fits.getdata(hsc_sample_dir / filename).astype(np.float32), 25, 25)
+        np.testing.assert_array_equal(dataset.get_data(index)[0], expected)
+
+
+def test_scaling_removes_sky_level_and_gain_and_keeps_nans_bounded(tmp_path, build):
+    rng = np.random.default_rng(3)
+    noise = 30.0 * rng.normal(size=(16, 16))
+    noise[8, 8] += 1e5
+    first = (1000.0 + noise).astype(np.float32)
+    second = (30000.0 + 50.0 * noise).astype(np.float32)
+    for image in (first, second):
+        image[0, :4] = np.nan
+    catalog = write_images(tmp_path, [first, second])
+
+    dataset, _ = build(make_config(catalog, scaling="asinh"))
+    scaled = [dataset.get_data(0), dataset.get_data(1)]
+    for data in scaled:
+        assert np.isfinite(data).all() and np.abs(data).max() < 10
+        assert abs(float(np.median(data))) < 0.1 and data[0, 8, 8] > 8
+    np.testing.assert_allclose(scaled[0], scaled[1], atol=1e-3)
+
+    dataset, _ = build(make_config(catalog, scaling="asinh", nan_mode="leave"))
+    data = dataset.get_data(1)
+    assert np.isnan(data[0, 0, :4]).all() and np.isfinite(data[0, 1:]).all()
+
+
+def test_padding_is_at_the_scaled_sky_level_and_transforms_run_after_scaling(tmp_path, build):
+    rng = np.random.default_rng(4)
+    images = [(500.0 + rng.normal(size=shape)).astype(np.float32) for shape in [(10, 10), (10, 10), (8, 8)]]
+    catalog = write_images(tmp_path, images)
+    dataset, _ = build(make_config(catalog, scaling="robust"))
+    padded = dataset.get_data(2)[0]
+    assert not padded[0].any() and not padded[9].any() and not padded[:, 0].any()
+    np.testing.assert_allclose(padded[1:9, 1:9], robust_reference(images[2]), atol=1e-4)
+
+    config = make_config(catalog, scaling="robust")
+    config["data_set"]["transforms"] = ["tanh"]
+    dataset, _ = build(config)
+    np.testing.assert_allclose(dataset.get_data(0)[0], np.tanh(robust_reference(images[0])), atol=1e-4)
+
+
+def test_autoencoder_trains_on_the_real_sample_with_a_small_loss(hsc_sample_dir, work_dir):
+    import torch
+    from torch.utils.data import default_collate
+
+    from hyrax import Hyrax
+
+    h = Hyrax()
+    settings = {
+        "data_set.name": "FitsImageDataSet",
+        "data_set.FitsImageDataSet.catalog": str(hsc_sample_dir / "star_cat_correct.fits"),
+        "data_set.FitsImageDataSet.object_id_column": "# object_id",
+        "data_set.FitsImageDataSet.filename_column": "star_filename",
+        "model.HyraxAutoencoder.latent_dim": 8,
+        "data_loader.batch_size": 4,
+        "train.epochs": 2,
+        "train.mlflow": False,
+        "train.tensorboard": False,
+        "train.progress_bar": False,
+    }
+    for key, value in settings.items():
+        h.set_config(key, value)
+    model = h.train()
+    dataset = FitsImageDataSet(h.config)
+    batch = default_collate([dataset[index] for index in range(len(dataset))])
+    with torch.no_grad():
+        loss = model.compute_loss(batch).item()
+    # Raw pixels gave losses of about 100 here, and 1e9 and more on cutouts in raw counts.
+    assert 0 < loss < 10

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
-import warnings
 
 import numpy as np
 import pytest
@@ -48,20 +48,28 @@ def download_dir(tmp_path, hsc_sample_dir):
 
 
 def make_config(folder, **keys):
+    """An HSCDataSet configuration; raw pixels (scaling "none") unless ``keys`` say otherwise."""
     config = load_config()
     config["data_set"]["name"] = "HSCDataSet"
     table = config["data_set"]["HSCDataSet"]
     table["data_dir"] = str(folder)
+    table["scaling"] = "none"
     for key, value in keys.items():
         table[key] = value
     return config
 
 
-def build(config):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        dataset = HSCDataSet(config)
-    return dataset, [str(w.message) for w in caught]
+@pytest.fixture
+def build(caplog):
+    """Build a dataset and return it with the warnings it logged."""
+
+    def build(config):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="hyrax"):
+            dataset = HSCDataSet(config)
+        return dataset, [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+    return build
 
 
 def check_pixels(dataset, files):
@@ -71,7 +79,7 @@ def check_pixels(dataset, files):
             np.testing.assert_array_equal(data[channel], fits.getdata(files[(object_id, filter_name)]))
 
 
-def test_folder_scan_prunes_objects_missing_a_filter(download_dir):
+def test_folder_scan_prunes_objects_missing_a_filter(download_dir, build):
     folder, files = download_dir
     dataset, messages = build(make_config(folder))
     assert dataset.ids() == ["1", "2", "3", "4", "5", "6"]
@@ -83,7 +91,7 @@ def test_folder_scan_prunes_objects_missing_a_filter(download_dir):
     assert isinstance(dataset, FitsImageDataSet) and DATA_SET_REGISTRY.get("HSCDataSet") is HSCDataSet
 
 
-def test_manifest_gives_the_same_dataset(download_dir):
+def test_manifest_gives_the_same_dataset(download_dir, build):
     folder, files = download_dir
     path = rebuild_manifest(folder)
     assert path == folder / MANIFEST_NAME
@@ -98,7 +106,7 @@ def test_manifest_gives_the_same_dataset(download_dir):
     assert "8" not in dataset.ids() and len(dataset) == 7
 
 
-def test_manifest_columns_become_metadata_and_survive_a_rebuild(download_dir):
+def test_manifest_columns_become_metadata_and_survive_a_rebuild(download_dir, build):
     folder, _ = download_dir
     rows = scan_folder(folder)
     ra = {object_id: 30.0 + int(object_id) for object_id, _, _ in rows}
@@ -121,7 +129,7 @@ def test_manifest_columns_become_metadata_and_survive_a_rebuild(download_dir):
     assert by_id["3"] == 33.0 and np.ma.is_masked(by_id["8"])
 
 
-def test_filter_selection(download_dir):
+def test_filter_selection(download_dir, build):
     folder, files = download_dir
     dataset, messages = build(make_config(folder, filters=["HSC-I"]))
     assert messages == [] and len(dataset) == 7 and dataset.filters == ("HSC-I",)
@@ -133,6 +141,20 @@ def test_filter_selection(download_dir):
 
     with pytest.raises(DataError, match=r"filter 'HSC-R'.*Filters found: HSC-G, HSC-I"):
         HSCDataSet(make_config(folder, filters=["HSC-R"]))
+
+
+def test_default_scaling_puts_every_filter_in_units_of_its_noise(download_dir, build):
+    folder, files = download_dir
+    dataset, _ = build(make_config(folder, scaling="asinh"))
+    assert load_config()["data_set"]["HSCDataSet"]["scaling"] == "asinh"
+    for index, object_id in enumerate(dataset.ids()):
+        data = dataset[index]["data"].numpy()
+        assert np.isfinite(data).all() and np.abs(data).max() < 10
+        for channel, filter_name in enumerate(dataset.filters):
+            raw = fits.getdata(files[(object_id, filter_name)]).astype(np.float64)
+            median = np.median(raw)
+            expected = np.arcsinh((raw - median) / (1.4826 * np.median(np.abs(raw - median))))
+            np.testing.assert_allclose(data[channel], expected, rtol=1e-5, atol=1e-5)
 
 
 def test_general_data_dir_is_the_default(download_dir):
@@ -152,13 +174,14 @@ def test_missing_folder_and_empty_folder(tmp_path):
         rebuild_manifest(tmp_path)
 
 
-def test_stale_manifest_errors_or_skips(download_dir):
+def test_stale_manifest_errors_or_skips(download_dir, build, caplog):
     folder, _ = download_dir
     rebuild_manifest(folder)
     (folder / "2_HSC-G.fits").unlink()
     missing = r"object '2': .*2_HSC-G.fits: the file does not exist"
-    with pytest.warns(UserWarning, match="lack a filter"), pytest.raises(DataError, match=missing):
+    with caplog.at_level(logging.WARNING, logger="hyrax"), pytest.raises(DataError, match=missing):
         HSCDataSet(make_config(folder))
+    assert "left out 1 of 7 objects that lack a filter" in caplog.text
     dataset, messages = build(make_config(folder, on_missing="skip"))
     assert dataset.ids() == ["1", "3", "4", "5", "6"]
     assert len(messages) == 2 and any("whose file is missing" in m and "'2'" in m for m in messages)
@@ -186,3 +209,31 @@ def test_scan_ignores_other_files_and_sorts(tmp_path):
         "HSC-Z",
         "NB0921",
     ]
+
+
+def test_rebuild_over_a_manifest_with_no_rows_keeps_its_columns_masked(download_dir):
+    folder, _ = download_dir
+    Table(
+        {
+            "object_id": np.array([], str),
+            "filter": np.array([], str),
+            "filename": np.array([], str),
+            "ra": np.array([], float),
+            "field": np.array([], str),
+        }
+    ).write(folder / MANIFEST_NAME)
+    manifest = Table.read(rebuild_manifest(folder))
+    assert len(manifest) == 13 and sorted(set(manifest["object_id"])) == [str(n) for n in range(1, 8)]
+    assert manifest["ra"].dtype.kind == "f" and manifest["ra"].mask.all()
+    assert manifest["field"].mask.all()
+
+
+def test_rebuild_of_a_folder_without_cutouts_says_what_files_it_expects(tmp_path):
+    for name in ["notes.txt", "image.fits"]:
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(DataError) as caught:
+        rebuild_manifest(tmp_path)
+    message = str(caught.value)
+    assert str(tmp_path) in message and "<object_id>_<filter>.fits" in message
+    assert "2 other file(s) or folder(s): image.fits, notes.txt" in message
+    assert not (tmp_path / MANIFEST_NAME).exists()

@@ -72,6 +72,34 @@ def test_missing_forward_and_wrong_signatures_are_refused():
         hyrax_model("TwoArgStepForTest")(TwoArgStep)
 
 
+def test_check_data_must_be_a_classmethod_taking_config_and_dataset():
+    class InstanceCheck(HyraxModel):
+        def forward(self, x):
+            return x
+
+        def check_data(self, config, dataset):
+            pass
+
+    with pytest.raises(TypeError, match=r"check_data must be a classmethod.*\(cls, config, dataset\)"):
+        hyrax_model("InstanceCheckForTest")(InstanceCheck)
+
+    class OneArgCheck(HyraxModel):
+        def forward(self, x):
+            return x
+
+        @classmethod
+        def check_data(cls, dataset):
+            pass
+
+    with pytest.raises(TypeError, match=r"check_data.*must accept \(cls, config, dataset\)"):
+        hyrax_model("OneArgCheckForTest")(OneArgCheck)
+    assert "InstanceCheckForTest" not in MODEL_REGISTRY and "OneArgCheckForTest" not in MODEL_REGISTRY
+
+
+def test_the_default_check_data_accepts_any_dataset(config):
+    assert HyraxLoopback.check_data(config, object()) is None
+
+
 def test_default_steps(config):
     model = HyraxLoopback(config, (2, 3))
     assert torch.equal(model.to_tensor(batch()), batch()["data"])

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import pickle
+import tarfile
+
+import numpy as np
 import pytest
 import torch
 
+from hyrax.datasets.cifar_dataset import ARCHIVE_NAME, SPLIT_MEMBERS
 from hyrax.errors import ConfigError, ResultsNotFoundError
+from hyrax.models.base import ModelDataError
 from hyrax.results import is_complete, list_results_dirs
 from hyrax.training.checkpoint import BEST_CHECKPOINT_NAME, LATEST_CHECKPOINT_NAME
 from hyrax.verbs.train import Train
@@ -122,3 +130,68 @@ def test_scheduler_gradient_clipping_and_no_validation_split(small_manager):
     checkpoint = torch.load(directory / BEST_CHECKPOINT_NAME, weights_only=True)
     assert checkpoint["checkpointer"]["best_score"] is not None
     assert "scheduler" in checkpoint
+
+
+def random_labels(num_classes):
+    """data_set overrides: 40 random 1x8x8 images with labels in 0 to num_classes - 1 (0: none)."""
+    return {"HyraxRandomDataset": {"size": 40, "shape": [1, 8, 8], "num_classes": num_classes}}
+
+
+def test_a_classifier_with_too_few_classes_stops_before_the_first_epoch(small_manager, caplog):
+    manager = small_manager(model={"name": "HyraxCNN"}, data_set=random_labels(10))
+    with pytest.raises(ConfigError) as error:
+        train(manager)
+    message = str(error.value)
+    assert error.value.key == "model.HyraxCNN.num_classes"
+    assert "model.HyraxCNN.num_classes = 5" in message and "has num_classes = 10" in message
+    assert "set model.HyraxCNN.num_classes = 10" in message
+    assert run_dirs(manager) == []  # stopped before writing anything, so no results directory is left
+    assert "Epoch 1" not in caplog.text
+
+    model = train(
+        small_manager(model={"name": "HyraxCNN", "HyraxCNN": {"num_classes": 10}}, data_set=random_labels(10))
+    )
+    assert model.num_classes == 10 and is_complete(run_dirs(manager)[-1])
+
+
+def write_small_cifar(folder):
+    """A CIFAR-10 archive of 4 images per batch with labels 0 to 9, where the dataset looks; its sha256."""
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    rng = np.random.default_rng(0)
+    path = folder / "cifar10" / ARCHIVE_NAME
+    path.parent.mkdir(parents=True)
+    with tarfile.open(path, "w:gz") as archive:
+        members = {"batches.meta": {b"label_names": [name.encode() for name in names]}}
+        for number, name in enumerate([*SPLIT_MEMBERS["train"], *SPLIT_MEMBERS["test"]]):
+            members[name] = {
+                b"data": rng.integers(0, 256, size=(4, 3072), dtype=np.uint8),
+                b"labels": [(4 * number + i) % 10 for i in range(4)],
+            }
+        for name, payload in members.items():
+            data = pickle.dumps(payload, protocol=2)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_cifar_with_the_default_num_classes_says_to_set_it_to_10(small_manager, work_dir):
+    digest = write_small_cifar(work_dir / "data")
+    cifar = {"name": "HyraxCifarDataSet", "HyraxCifarDataSet": {"known_hash": f"sha256:{digest}"}}
+    manager = small_manager(model={"name": "HyraxCNN"}, data_set=cifar)
+    with pytest.raises(ConfigError) as error:
+        train(manager)
+    assert error.value.key == "model.HyraxCNN.num_classes"
+    assert "HyraxCifarDataSet has 10 classes (airplane" in str(error.value)
+    assert "set model.HyraxCNN.num_classes = 10" in str(error.value)
+    assert run_dirs(manager) == []
+
+
+def test_a_classifier_on_unlabelled_data_is_told_to_choose_labelled_data(small_manager):
+    manager = small_manager(model={"name": "HyraxCNN"}, data_set=random_labels(0))
+    with pytest.raises(ModelDataError) as error:
+        train(manager)
+    message = str(error.value)
+    assert "HyraxCNN is a classifier and needs labelled data" in message and "HyraxRandomDataset" in message
+    assert "crop_to" not in message  # not the generic advice for a model failing on a trial batch
+    assert run_dirs(manager) == []

@@ -272,6 +272,5 @@ def test_step_output_without_loss_is_reported(tmp_path):
 
 def test_log_every_n_steps_must_be_positive(tmp_path):
     trainer, evaluator, _, config, results_dir, *_ = make_run(tmp_path, mlflow=False)
-    config["train"]["log_every_n_steps"] = 0
-    with pytest.raises(ConfigError, match="log_every_n_steps"):
-        attach_tracking(trainer, evaluator, results_dir=results_dir, config=config)
+    with pytest.raises(ConfigError, match="'train.log_every_n_steps' key must be an integer >= 1"):
+        config["train"]["log_every_n_steps"] = 0

@@ -4,6 +4,7 @@ A new backend passes this suite unchanged; ``VARIANTS`` adds constructor options
 backend through another code path (FAISS's IVF index instead of exact search) at test sizes.
 """
 
+import logging
 import subprocess
 import sys
 
@@ -121,6 +122,65 @@ def test_search_shapes(open_db, data):
     assert db.search_by_vector(vectors[:2], k=50).ids.shape == (2, 20)
     with pytest.raises(VectorDBError, match="positive integer"):
         db.search_by_vector(vectors[0], k=0)
+
+
+@pytest.mark.parametrize(
+    ("query", "given"),
+    [
+        (5.0, "the single number 5.0"),
+        (np.ones(3), "dimension 3"),
+        (np.ones((2, 16)), "dimension 16"),
+        (np.ones((2, 2, DIM)), r"shape \(2, 2, 8\)"),
+        (np.array([]), "dimension 0"),
+        ([[1.0] * DIM, [1.0]], "not all numbers"),
+        ("abc", "not all numbers"),
+    ],
+)
+def test_a_query_of_the_wrong_shape_names_the_expected_and_given_dimension(open_db, data, query, given):
+    ids, vectors, _ = data
+    db = open_db(dim=DIM)
+    db.upsert(ids[:20], vectors[:20])
+    with pytest.raises(VectorDBError, match=given) as caught:
+        db.search_by_vector(query, k=3)
+    assert f"1-d array of {DIM} numbers" in str(caught.value)
+
+
+def test_a_query_with_nan_or_infinity_is_rejected(open_db, data):
+    ids, vectors, _ = data
+    db = open_db(dim=DIM)
+    db.upsert(ids[:20], vectors[:20])
+    queries = vectors[:3].copy()
+    queries[1, 2], queries[2, 0] = np.nan, np.inf
+    with pytest.raises(VectorDBError, match="2 of the 3 query vectors contain NaN or infinity"):
+        db.search_by_vector(queries, k=3)
+
+
+@pytest.mark.parametrize("k", [0, -2, 2.5, 3.0, "3", None, True, float("nan")])
+def test_k_must_be_a_positive_integer(open_db, data, k):
+    ids, vectors, _ = data
+    db = open_db(dim=DIM)
+    db.upsert(ids[:20], vectors[:20])
+    with pytest.raises(
+        VectorDBError, match=r"k, the number of neighbours, must be a positive integer"
+    ) as caught:
+        db.search_by_vector(vectors[0], k=k)
+    assert repr(k) in str(caught.value)
+    assert db.search_by_id([ids[0]], k=np.int64(3)).ids.shape == (1, 3)
+
+
+def test_k_larger_than_the_collection_returns_everything_with_a_warning(open_db, data, caplog):
+    ids, vectors, _ = data
+    db = open_db(dim=DIM)
+    db.upsert(ids[:20], vectors[:20])
+    with caplog.at_level(logging.WARNING, logger="hyrax.vector_dbs.base"):
+        found = db.search_by_id(ids[:2], k=50)
+    assert found.ids.shape == found.distances.shape == (2, 20)
+    assert [sorted(row) for row in found.ids.tolist()] == [sorted(ids[:20])] * 2
+    assert "k=50" in caplog.text and "holds 20 vectors" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hyrax.vector_dbs.base"):
+        db.search_by_id(ids[:2], k=20)
+    assert caplog.text == ""
 
 
 def test_get_by_id_round_trip_in_the_order_asked(open_db, data):

@@ -108,3 +108,54 @@ def test_metadata_of_a_reopened_collection_can_be_updated(tmp_path):
     with FaissDB(tmp_path) as db:
         assert db.get_by_id(["a", "b"]).metadata["m"].tolist() == [3, 2]
         assert db.count() == 2
+
+
+def test_a_failed_close_releases_the_write_lock(tmp_path, clustered, monkeypatch):
+    from pyarrow import feather
+
+    ids, vectors = clustered
+    db = FaissDB(path=tmp_path, dim=DIM)
+    db.upsert(ids[:5], vectors[:5])
+    lock = db._lock
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch, pytest.raises(OSError, match="No space left"):
+        patch.setattr(feather, "write_feather", disk_full)
+        db.close()
+    assert lock.closed and db._lock is None
+    with FaissDB(path=tmp_path) as second:
+        second.upsert(ids[:5], vectors[:5])
+    with FaissDB(path=tmp_path) as reopened:
+        assert reopened.count() == 5
+
+
+@pytest.fixture
+def three_omp_threads():
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(3)
+    yield faiss
+    faiss.omp_set_num_threads(before)
+
+
+def test_a_failed_exact_search_restores_the_openmp_thread_count(
+    tmp_path, clustered, three_omp_threads, monkeypatch
+):
+    faiss = three_omp_threads
+    ids, vectors = clustered
+    seen = []
+
+    def failing_knn(*args, **kwargs):
+        seen.append(faiss.omp_get_max_threads())
+        raise RuntimeError("search failed")
+
+    with FaissDB(path=tmp_path, dim=DIM) as db:
+        db.upsert(ids[:100], vectors[:100])
+        monkeypatch.setattr(faiss, "knn", failing_knn)
+        with pytest.raises(RuntimeError, match="search failed"):
+            db.search_by_vector(vectors[0], k=3)
+    assert seen == [1]
+    assert faiss.omp_get_max_threads() == 3

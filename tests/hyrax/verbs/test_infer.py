@@ -100,7 +100,7 @@ def test_a_split_needs_weights_inside_a_train_run(trained, tmp_path):
     shutil.copyfile(train_dir / "model_weights.pth", loose)
     with pytest.raises(ConfigError, match="not in a train results directory"):
         small_hyrax(root, infer__split="test", infer__model_weights_file=str(loose)).infer()
-    with pytest.raises(ConfigError, match="infer.split = 'tset' is not a split"):
+    with pytest.raises(ConfigError, match="'infer.split' key must be one of .*Did you mean `test`"):
         small_hyrax(root, infer__split="tset").infer()
 
 
@@ -136,3 +136,28 @@ def test_infer_on_inference_results_pins_their_directory(trained):
         second.metadata([0], ["class"])["class"][0]
         == first.metadata([first.index_of(second[0]["object_id"])], ["class"])["class"][0]
     )
+
+
+def test_a_classifier_infers_on_unlabelled_data(tmp_path):
+    """Inference needs no labels, so a trained HyraxCNN runs on data that has none."""
+    random_data = {
+        "data_set.name": "HyraxRandomDataset",
+        "data_set.HyraxRandomDataset.size": 24,
+        "data_set.HyraxRandomDataset.shape": [1, 8, 8],
+        "model.name": "HyraxCNN",
+        "model.HyraxCNN.num_classes": 3,
+    }
+    small_hyrax(tmp_path, **{k.replace(".", "__"): v for k, v in random_data.items()}).train()
+    unlabelled = {**random_data, "data_set.HyraxRandomDataset.num_classes": 0}
+    result = small_hyrax(tmp_path, **{k.replace(".", "__"): v for k, v in unlabelled.items()}).infer()
+    assert len(result) == 24
+    assert result[0]["data"].shape == (3,)
+
+
+def test_weights_of_another_shape_name_the_tensors_and_the_config_to_use(tmp_path):
+    small_hyrax(tmp_path).train()
+    with pytest.raises(ModelDataError) as caught:
+        small_hyrax(tmp_path, model__HyraxAutoencoder__latent_dim=4).infer()
+    message = str(caught.value)
+    assert "to_latent.weight saved [8, " in message and "here [4, " in message
+    assert "runtime_config.toml" in message and "size mismatch" not in message

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -11,8 +13,21 @@ import pytest
 from hyrax import Hyrax
 from hyrax.datasets.splits import load_splits
 from hyrax.errors import ConfigError
+from hyrax.models.base import ModelDataError, hyrax_model
+from hyrax.models.cnn import HyraxCNN
 from hyrax.results import is_complete, list_results_dirs
 from hyrax.verbs.test import CONFUSION_COUNTS_NAME, CONFUSION_MATRIX_NAME, METRICS_NAME
+
+
+@hyrax_model("ForwardCountingCNN", force=True)
+class ForwardCountingCNN(HyraxCNN):
+    """HyraxCNN (same layers and default settings) recording the size of every batch it runs on."""
+
+    batch_sizes: ClassVar[list[int]] = []
+
+    def forward(self, x):
+        type(self).batch_sizes.append(len(x))
+        return super().forward(x)
 
 
 def small_hyrax(root, model="HyraxCNN", **keys):
@@ -83,3 +98,38 @@ def test_weights_outside_a_train_run_have_no_test_split(classifier, tmp_path):
     shutil.copyfile(train_dir / "model_weights.pth", loose)
     with pytest.raises(ConfigError, match="not in a train results directory"):
         small_hyrax(root, **{"test.model_weights_file": str(loose)}).test()
+
+
+def test_a_classifier_runs_each_test_batch_through_the_model_once(classifier):
+    root, train_dir = classifier
+    ForwardCountingCNN.batch_sizes = []
+    h = small_hyrax(
+        root,
+        model="ForwardCountingCNN",
+        **{"test.model_weights_file": str(train_dir), "data_loader.batch_size": 5},
+    )
+    metrics = h.test()
+    n_test = len(load_splits(train_dir)["test"])
+    trial, *per_batch = ForwardCountingCNN.batch_sizes  # the model's trial batch when it is built
+    assert trial == 2
+    assert len(per_batch) == math.ceil(n_test / 5) and sum(per_batch) == n_test
+    test_dir = list_results_dirs(root / "results", "test")[-1]
+    counts = np.load(test_dir / CONFUSION_COUNTS_NAME)
+    assert counts.sum() == n_test and np.trace(counts) / n_test == pytest.approx(metrics["accuracy"])
+
+
+def test_test_data_with_more_classes_than_the_model_stops_before_any_results(classifier):
+    root, _ = classifier
+    before = list_results_dirs(root / "results", "test", complete_only=False)
+    random_data = {
+        "data_set.name": "HyraxRandomDataset",
+        "data_set.HyraxRandomDataset.shape": [3, 16, 16],
+        "data_set.HyraxRandomDataset.size": 60,
+    }
+    with pytest.raises(ConfigError) as error:
+        small_hyrax(root, **random_data, **{"data_set.HyraxRandomDataset.num_classes": 8}).test()
+    assert error.value.key == "model.HyraxCNN.num_classes"
+    assert "= 5" in str(error.value) and "set model.HyraxCNN.num_classes = 8" in str(error.value)
+    with pytest.raises(ModelDataError, match="needs labelled data"):
+        small_hyrax(root, **random_data, **{"data_set.HyraxRandomDataset.num_classes": 0}).test()
+    assert list_results_dirs(root / "results", "test", complete_only=False) == before
