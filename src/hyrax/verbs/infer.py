@@ -86,11 +86,11 @@ class Infer(Verb):
                 count = infer_into(model, loader, writer, device=device)
             write_dataset_config(results_dir, config, origin_overrides(dataset))
             seconds = time.perf_counter() - started
-        logger.info(
-            "Inferred %d objects in %.1f s (%.0f per second) into %s",
-            count,
-            seconds,
-            count / max(seconds, 1e-9),
-            results_dir,
-        )
+            logger.info(
+                "Inferred %d objects in %.1f s (%.0f per second) into %s",
+                count,
+                seconds,
+                count / max(seconds, 1e-9),
+                results_dir,
+            )
         return InferenceDataSet.from_directory(results_dir, config)

@@ -17,6 +17,8 @@ CONFUSION_COUNTS_NAME = "confusion_matrix.npy"
 class Test(Verb):
     """Evaluate a trained model on the test split: loss, and accuracy with a confusion matrix."""
 
+    next_step = "`hyrax infer` (a latent vector per object)"
+
     add_parser_kwargs = {
         "epilog": "Weights come from test.model_weights_file, or from the most recent complete train run; "
         "the test split is the one that run saved."
@@ -99,9 +101,9 @@ class Test(Verb):
                 artifacts,
                 tags={"hyrax.verb": "test", "hyrax.weights": str(trained.weights)},
             )
-        logger.info(
-            "Test split of %d objects: %s",
-            evaluation.n_objects,
-            ", ".join(f"{name} {value:.4g}" for name, value in metrics.items()),
-        )
+            logger.info(
+                "Test split of %d objects: %s",
+                evaluation.n_objects,
+                ", ".join(f"{name} {value:.4g}" for name, value in metrics.items()),
+            )
         return metrics
