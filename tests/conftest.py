@@ -31,3 +31,31 @@ def work_dir(tmp_path, monkeypatch) -> Path:
     """A temporary folder made the current directory, so default ./data and ./results land in it."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory):
+    """One headless Chromium for the session (per xdist worker), as a ``tests/browser.py`` Browser.
+
+    Skips the test when Chromium or chromedriver is missing, or fails it when HYRAX_REQUIRE_BROWSER is
+    set (CI), so CI cannot pass without having run the browser tests. Tests normally take ``browser``.
+    """
+    # Imported here so the rest of the suite never pays for selenium.
+    from browser import MISSING_BROWSER_REASON, Browser, browser_available, browser_required, start_chromium
+
+    if not browser_available():
+        if browser_required():
+            pytest.fail(MISSING_BROWSER_REASON.replace("skipped", "required (HYRAX_REQUIRE_BROWSER is set)"))
+        pytest.skip(MISSING_BROWSER_REASON)
+    driver = start_chromium(tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield Browser(driver)
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def browser(chromium):
+    """The session's Chromium on a blank page, with no console messages or requests from earlier tests."""
+    chromium.reset()
+    return chromium

@@ -98,10 +98,12 @@ def test_chain_from_python_on_the_default_data(tmp_path):
 
 def test_chain_from_the_command_line_on_the_hsc_sample(tmp_path, hsc_sample_dir):
     config = write_config(tmp_path, HSC_TOML.format(sample=hsc_sample_dir), neighbours=4)
-    for verb in ("train", "infer", "umap"):
+    for verb in ("train", "infer", "umap", "visualize"):
         assert main([verb, "-c", str(config)]) == 0, verb
     infer, embedding = latest(tmp_path, "infer"), latest(tmp_path, "umap")
     assert len(infer) == 10
+    (shown,) = list_results_dirs(tmp_path / "results", "visualize")
+    assert (shown / "visualize.html").stat().st_size > 100_000 and (shown / "embedding.png").is_file()
     check_paired(infer, embedding)
     assert "ira" in embedding.metadata_fields()
 
@@ -116,7 +118,12 @@ def test_chain_from_the_command_line_on_the_default_data(tmp_path):
 def test_chain_from_python_on_the_hsc_sample(tmp_path, hsc_sample_dir):
     h = Hyrax(config_file=write_config(tmp_path, HSC_TOML.format(sample=hsc_sample_dir), neighbours=4))
     h.train()
-    check_paired(h.infer(), h.umap())
+    infer = h.infer()
+    check_paired(infer, h.umap())
+    explorer = h.visualize(save=False)
+    everything = explorer.select_box(-1e9, -1e9, 1e9, 1e9)
+    assert sorted(everything) == sorted(infer.ids())
+    assert explorer._thumbnail_html().count('class="hyrax-thumbnail"') == 10
 
 
 def test_missing_weights_are_named_on_the_command_line(tmp_path, capsys):

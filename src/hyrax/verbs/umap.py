@@ -16,7 +16,7 @@ REDUCER_NAME = "reducer.pkl"
 class Umap(Verb):
     """Embed the vectors of an infer run in 2-D or 3-D with UMAP."""
 
-    next_step = "`hyrax save_to_database` (to search the embedding with `hyrax lookup`)"
+    next_step = "`hyrax visualize` (explore the embedding) or `hyrax save_to_database` (search it)"
 
     add_parser_kwargs = {
         "epilog": "Keyword arguments of umap.UMAP go in [umap.parameters], e.g. "
@@ -64,7 +64,10 @@ class Umap(Verb):
                 transform_into(reducer, source.reader, writer, settings["transform_batch_size"])
             if (input_dir / DATASET_CONFIG_NAME).is_file():
                 shutil.copyfile(input_dir / DATASET_CONFIG_NAME, results_dir / DATASET_CONFIG_NAME)
-        logger.info(
-            "Embedded %d vectors in %.1f s into %s", len(source), time.perf_counter() - fitted, results_dir
-        )
+            logger.info(
+                "Embedded %d vectors in %.1f s into %s",
+                len(source),
+                time.perf_counter() - fitted,
+                results_dir,
+            )
         return InferenceDataSet.from_directory(results_dir, config)

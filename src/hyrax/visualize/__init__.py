@@ -1,0 +1,1 @@
+"""The latent-space explorer behind the ``visualize`` verb: data, plots, the live app and static files."""

@@ -1,0 +1,292 @@
+"""The figures of an :class:`~hyrax.visualize.embedding.Embedding`.
+
+- :func:`scatter_2d`: HoloViews on Bokeh. Up to ``rasterize_threshold`` points are real glyphs (hover
+  shows each object's id and fields); above it Datashader rasterises them at the zoom level in view,
+  so a million points stay fluid. Categories get a legend, numbers a colour bar, in both modes.
+- :func:`scatter_3d`: a rotatable Plotly 3-D scatter.
+- :func:`static_png`: the whole embedding drawn by Datashader into a PNG for papers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hyrax.visualize.embedding import Embedding
+
+WIDTH, HEIGHT = 760, 640
+NUMERIC_CMAP = "viridis"
+DENSITY_CMAP = "Blues"
+# Bokeh's Category20, so categories look alike in glyphs, rasters, 3-D and the PNG.
+CATEGORY_COLORS = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+    "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
+    "#dbdb8d", "#9edae5",
+]  # fmt: skip
+
+
+def category_colors(embedding: Embedding) -> dict[str, str]:
+    """A colour for each category of the colour column, cycling through 20 colours."""
+    categories = sorted(embedding.frame[embedding.color].astype(str).unique())
+    return {name: CATEGORY_COLORS[i % len(CATEGORY_COLORS)] for i, name in enumerate(categories)}
+
+
+def _points(embedding: Embedding) -> Any:
+    import holoviews as hv
+
+    vdims = list(
+        dict.fromkeys(["object_id", *([embedding.color] if embedding.color else []), *embedding.fields])
+    )
+    return hv.Points(embedding.frame, kdims=["x", "y"], vdims=vdims)
+
+
+def scatter_2d(embedding: Embedding, rasterize_threshold: int) -> tuple[Any, Any]:
+    """The 2-D plot and the element that box and lasso selections attach to.
+
+    Parameters
+    ----------
+    embedding : Embedding
+        The points.
+    rasterize_threshold : int
+        Above this many points, Datashader rasterises them.
+
+    Returns
+    -------
+    (plot, selectable)
+        ``plot`` is displayed; ``selectable`` is the element to give ``hv.streams.BoundsXY`` and
+        ``hv.streams.Lasso`` as their source.
+    """
+    import holoviews as hv
+
+    hv.extension("bokeh", logo=False)
+    points = _points(embedding)
+    common = {
+        "width": WIDTH,
+        "height": HEIGHT,
+        "tools": ["box_select", "lasso_select"],
+        "active_tools": ["box_select", "wheel_zoom"],
+        "xlabel": "UMAP 1",
+        "ylabel": "UMAP 2",
+        "title": f"{len(embedding.frame):,} objects" + (f" by {embedding.color}" if embedding.color else ""),
+    }
+    if len(embedding.frame) <= rasterize_threshold:
+        return _glyphs(embedding, points, common), points
+    return _raster(embedding, points, common)
+
+
+def _glyphs(embedding: Embedding, points: Any, common: dict) -> Any:
+
+    options: dict[str, Any] = {
+        "size": 4,
+        "alpha": 0.8,
+        "nonselection_alpha": 0.15,
+        "tools": [*common["tools"], "hover"],
+    }
+    if embedding.color and embedding.categorical:
+        # One element (not an overlay per category), so box and lasso selections reach one stream.
+        options.update(color=embedding.color, cmap=category_colors(embedding), legend_position="right")
+        return points.opts(**{**common, **options})
+    if embedding.color:
+        options.update(color=embedding.color, cmap=NUMERIC_CMAP, colorbar=True)
+    return points.opts(**{**common, **options})
+
+
+def _raster(embedding: Embedding, points: Any, common: dict) -> tuple[Any, Any]:
+    import datashader as ds
+    import holoviews as hv
+    from holoviews.operation.datashader import datashade, dynspread, rasterize
+
+    if embedding.color and embedding.categorical:
+        colors = category_colors(embedding)
+        shaded = dynspread(datashade(points, aggregator=ds.count_cat(embedding.color), color_key=colors))
+        legend = hv.NdOverlay(
+            {name: hv.Points([(np.nan, np.nan)]).opts(color=color, size=8) for name, color in colors.items()},
+            kdims=[embedding.color],
+        )
+        shaded = shaded.opts(**common)
+        return (shaded * legend).opts(hv.opts.Overlay(legend_position="right", **_size(common))), shaded
+    if embedding.color:
+        raster = rasterize(points, aggregator=ds.mean(embedding.color)).opts(
+            cmap=NUMERIC_CMAP, colorbar=True, clabel=embedding.color, **common
+        )
+    else:
+        raster = rasterize(points, aggregator=ds.count()).opts(
+            cmap=DENSITY_CMAP, cnorm="eq_hist", colorbar=True, clabel="objects", **common
+        )
+    return dynspread(raster), raster
+
+
+def _size(common: dict) -> dict:
+    return {"width": common["width"], "height": common["height"]}
+
+
+def scatter_3d(embedding: Embedding, max_points: int, seed: int = 0) -> Any:
+    """A rotatable Plotly 3-D scatter of at most ``max_points`` points (a seeded random sample above it).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One trace per category (with a legend), or one trace with a colour bar, or one colour.
+    """
+    import plotly.graph_objects as go
+
+    frame = embedding.frame
+    if len(frame) > max_points:
+        keep = np.sort(np.random.default_rng(seed).choice(len(frame), max_points, replace=False))
+        frame = frame.iloc[keep]
+    hover = "%{text}<extra></extra>"
+    marker = {"size": 2, "opacity": 0.8}
+    traces = []
+    if embedding.color and embedding.categorical:
+        for name, color in category_colors(embedding).items():
+            part = frame[frame[embedding.color].astype(str) == name]
+            traces.append(
+                go.Scatter3d(
+                    x=part["x"], y=part["y"], z=part["z"], mode="markers", name=name, text=part["object_id"],
+                    hovertemplate=hover, marker={**marker, "color": color},
+                )
+            )  # fmt: skip
+    else:
+        if embedding.color:
+            marker.update(
+                color=frame[embedding.color], colorscale="Viridis", colorbar={"title": embedding.color}
+            )
+        traces.append(
+            go.Scatter3d(
+                x=frame["x"], y=frame["y"], z=frame["z"], mode="markers", text=frame["object_id"],
+                hovertemplate=hover, marker=marker, showlegend=False,
+            )
+        )  # fmt: skip
+    figure = go.Figure(traces)
+    title = f"{len(embedding.frame):,} objects" + (
+        f" ({len(frame):,} shown)" if len(frame) < len(embedding.frame) else ""
+    )
+    figure.update_layout(
+        title=title, width=WIDTH, height=HEIGHT, margin={"l": 0, "r": 0, "t": 40, "b": 0},
+        scene={"xaxis_title": "UMAP 1", "yaxis_title": "UMAP 2", "zaxis_title": "UMAP 3"},
+    )  # fmt: skip
+    return figure
+
+
+def static_bokeh_figure(embedding: Embedding) -> Any:
+    """A plain Bokeh figure of every point, for a page with no server behind it.
+
+    Every point is a WebGL glyph, whatever the size (a file cannot rasterise again on zoom), with hover,
+    zoom, and box and lasso selection. Only Bokeh's own models are used, so the page needs no script
+    but Bokeh's, which the caller inlines.
+    """
+    from bokeh.models import ColorBar, ColumnDataSource, HoverTool, LinearColorMapper
+    from bokeh.palettes import Viridis256
+    from bokeh.plotting import figure
+    from bokeh.transform import factor_cmap
+
+    frame = embedding.frame
+    columns = list(
+        dict.fromkeys(
+            ["x", "y", "object_id", *([embedding.color] if embedding.color else []), *embedding.fields]
+        )
+    )
+    source = ColumnDataSource({name: _plain_column(frame[name]) for name in columns})
+    title = f"{len(frame):,} objects" + (f" by {embedding.color}" if embedding.color else "")
+    plot = figure(
+        width=WIDTH,
+        height=HEIGHT,
+        title=title,
+        output_backend="webgl",
+        x_axis_label="UMAP 1",
+        y_axis_label="UMAP 2",
+        tools="pan,wheel_zoom,box_select,lasso_select,reset,save",
+        active_drag="box_select",
+    )
+    style = {"size": 4, "alpha": 0.8, "nonselection_alpha": 0.15}
+    if embedding.color and embedding.categorical:
+        colors = category_colors(embedding)
+        style["color"] = factor_cmap(embedding.color, list(colors.values()), list(colors))
+        plot.scatter("x", "y", source=source, legend_field=embedding.color, **style)
+        plot.add_layout(plot.legend[0], "right")
+    elif embedding.color:
+        values = frame[embedding.color].to_numpy(dtype=float)
+        finite = values[np.isfinite(values)]
+        mapper = LinearColorMapper(
+            Viridis256, low=finite.min() if finite.size else 0, high=finite.max() if finite.size else 1
+        )
+        plot.scatter("x", "y", source=source, color={"field": embedding.color, "transform": mapper}, **style)
+        plot.add_layout(ColorBar(color_mapper=mapper, title=embedding.color), "right")
+    else:
+        plot.scatter("x", "y", source=source, **style)
+    plot.add_tools(HoverTool(tooltips=[(name, f"@{{{name}}}") for name in columns if name not in ("x", "y")]))
+    return plot
+
+
+def _plain_column(values: Any) -> np.ndarray:
+    array = values.to_numpy()
+    return array.astype(str) if array.dtype.kind == "O" or str(values.dtype) == "category" else array
+
+
+def static_png(embedding: Embedding, path: Path, pixels: int = 1200) -> Path:
+    """Draw every point with Datashader into ``path`` (a PNG with axes, and a legend or colour bar)."""
+    import datashader as ds
+    import datashader.transfer_functions as tf
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    frame = embedding.frame
+    x_range = _padded(frame["x"].to_numpy())
+    y_range = _padded(frame["y"].to_numpy())
+    canvas = ds.Canvas(plot_width=pixels, plot_height=pixels, x_range=x_range, y_range=y_range)
+    figure, axes = plt.subplots(figsize=(8, 7), dpi=150)
+    extent = (*x_range, *y_range)
+    if embedding.color and embedding.categorical:
+        colors = category_colors(embedding)
+        data = frame.assign(**{embedding.color: frame[embedding.color].astype("category")})
+        aggregate = canvas.points(data, "x", "y", agg=ds.count_cat(embedding.color))
+        image = tf.shade(aggregate, color_key=colors)
+        handles = [Patch(color=color, label=name) for name, color in list(colors.items())[:20]]
+        axes.legend(handles=handles, title=embedding.color, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    else:
+        aggregate = canvas.points(
+            frame, "x", "y", agg=ds.mean(embedding.color) if embedding.color else ds.count()
+        )
+        cmap = matplotlib.colormaps[NUMERIC_CMAP if embedding.color else DENSITY_CMAP]
+        values = aggregate.values[
+            np.isfinite(aggregate.values) & (aggregate.values != 0 if not embedding.color else True)
+        ]
+        low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+        norm = (
+            matplotlib.colors.Normalize(low, high)
+            if embedding.color
+            else matplotlib.colors.LogNorm(max(low, 1), max(high, 2))
+        )
+        image = tf.shade(
+            aggregate,
+            cmap=[matplotlib.colors.to_hex(cmap(i / 255)) for i in range(256)],
+            how="linear" if embedding.color else "log",
+            span=(norm.vmin, norm.vmax),
+        )
+        figure.colorbar(
+            matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap),
+            ax=axes,
+            label=embedding.color or "objects per pixel",
+        )
+    # Spreading isolated pixels keeps a few hundred points visible; dense regions are left as they are.
+    axes.imshow(
+        tf.dynspread(image, threshold=0.5, max_px=4).to_pil(), extent=extent, origin="upper", aspect="auto"
+    )
+    axes.set_xlabel("UMAP 1")
+    axes.set_ylabel("UMAP 2")
+    axes.set_title(f"{len(frame):,} objects" + (f" coloured by {embedding.color}" if embedding.color else ""))
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def _padded(values: np.ndarray) -> tuple[float, float]:
+    low, high = float(np.nanmin(values)), float(np.nanmax(values))
+    pad = (high - low) * 0.03 or 1.0
+    return low - pad, high + pad
