@@ -44,6 +44,13 @@ fields = ["magnitude"]
 """
 
 
+def _screenshot_path(tmp_path: Path, name: str) -> Path:
+    """Where a screenshot goes: the test's folder, or HYRAX_SCREENSHOT_DIR (the docs' images) when set."""
+    folder = Path(os.environ.get("HYRAX_SCREENSHOT_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
 def _hex_rgb(color: str) -> tuple[int, int, int]:
     return tuple(int(color[i : i + 2], 16) for i in (1, 3, 5))
 
@@ -66,7 +73,7 @@ def test_the_saved_page_opens_offline_and_shows_the_points(browser, tmp_path, um
         message="Bokeh never rendered the page",
     )
     time.sleep(1.0)  # WebGL draws on the next animation frames after the document is ready.
-    image = browser.screenshot(tmp_path / "visualize.png")
+    image = browser.screenshot(_screenshot_path(tmp_path, "visualize_page.png"))
     # SwiftShader, the software WebGL of a machine without a GPU, reports its own slow paths.
     assert browser.console_errors(ignore=[r"GL Driver Message"]) == []
     assert browser.external_requests() == []
@@ -128,7 +135,7 @@ def test_a_selection_in_the_live_app_fills_the_table_and_the_thumbnails(browser,
         )
         thumbnails = browser.run_js(count, "figure.hyrax-thumbnail")
         rows = browser.run_js(count, ".tabulator-row")
-        browser.screenshot(tmp_path / "served.png")
+        browser.screenshot(_screenshot_path(tmp_path, "visualize_served.png"))
         assert 0 < thumbnails <= 24
         assert rows > 0
         assert browser.external_requests() == []
