@@ -95,18 +95,14 @@ def _glyphs(embedding: Embedding, points: Any, common: dict) -> Any:
 
 def _raster(embedding: Embedding, points: Any, common: dict) -> tuple[Any, Any]:
     import datashader as ds
-    import holoviews as hv
     from holoviews.operation.datashader import datashade, dynspread, rasterize
 
     if embedding.color and embedding.categorical:
         colors = category_colors(embedding)
         shaded = dynspread(datashade(points, aggregator=ds.count_cat(embedding.color), color_key=colors))
-        legend = hv.NdOverlay(
-            {name: hv.Points([(np.nan, np.nan)]).opts(color=color, size=8) for name, color in colors.items()},
-            kdims=[embedding.color],
-        )
+        # HoloViews draws the categories' legend of a datashaded count_cat itself.
         shaded = shaded.opts(**common)
-        return (shaded * legend).opts(hv.opts.Overlay(legend_position="right", **_size(common))), shaded
+        return shaded, shaded
     if embedding.color:
         raster = rasterize(points, aggregator=ds.mean(embedding.color)).opts(
             cmap=NUMERIC_CMAP, colorbar=True, clabel=embedding.color, **common
@@ -116,10 +112,6 @@ def _raster(embedding: Embedding, points: Any, common: dict) -> tuple[Any, Any]:
             cmap=DENSITY_CMAP, cnorm="eq_hist", colorbar=True, clabel="objects", **common
         )
     return dynspread(raster), raster
-
-
-def _size(common: dict) -> dict:
-    return {"width": common["width"], "height": common["height"]}
 
 
 def scatter_3d(embedding: Embedding, max_points: int, seed: int = 0) -> Any:
