@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -16,6 +17,28 @@ TABLE = "data_set.SyntheticGalaxyDataSet"
 STRETCHES = ("asinh", "counts")
 
 
+def _class_weights(weights, classes) -> list[float] | None:
+    """Check ``class_weights`` against ``classes``; None (equal weights) for an empty list."""
+    key, weights, classes = f"{TABLE}.class_weights", list(weights), list(classes)
+    if not weights:
+        return None
+    if len(weights) != len(classes):
+        raise ConfigError(
+            f"{key} = {weights!r} has {len(weights)} weights for the {len(classes)} classes {classes}; "
+            f"give one weight per class, in the same order (e.g. {[1] * len(classes)}), or [] for equal "
+            "frequencies.",
+            key=key,
+        )
+    numbers = all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights)
+    if not numbers or not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        raise ConfigError(
+            f"{key} = {weights!r} is not a list of relative frequencies: every weight must be a number "
+            f">= 0 and at least one must be > 0 (e.g. {[1] * len(classes)}), or [] for equal frequencies.",
+            key=key,
+        )
+    return [float(w) for w in weights]
+
+
 class SyntheticGalaxyDataSet(HyraxImageDataset, HyraxDataset):
     """Multi-band stamps of Sérsic galaxies of several classes, stars and blends, drawn per object.
 
@@ -26,10 +49,13 @@ class SyntheticGalaxyDataSet(HyraxImageDataset, HyraxDataset):
     size costs nothing up front, and it needs no download.
 
     Settings come from ``[data_set.SyntheticGalaxyDataSet]``: ``size``, ``image_size``, ``bands``,
-    ``seed`` (false uses ``general.seed``), ``classes``, and ``stretch``: ``"asinh"`` serves
-    ``arcsinh(counts / asinh_softening) / 10``, which keeps faint wings and bright cores within a
-    range a network trains on; ``"counts"`` serves the raw sky-subtracted counts. The configured
-    ``data_set.transforms`` apply after the stretch.
+    ``seed`` (false uses ``general.seed``), ``classes``, ``class_weights`` (relative frequency of
+    each class, ``[]`` for equal), ``artefact_fraction`` (the fraction of objects given a satellite
+    trail or cosmic-ray hits, named by the ``artefact`` metadata field), and ``stretch``: ``"asinh"``
+    serves ``arcsinh(counts / asinh_softening) / 10``, which keeps faint wings and bright cores within
+    a range a network trains on; ``"counts"`` serves the raw sky-subtracted counts. Artefacts are
+    added in counts, before the stretch. The configured ``data_set.transforms`` apply after the
+    stretch.
 
     Parameters
     ----------
@@ -69,12 +95,20 @@ class SyntheticGalaxyDataSet(HyraxImageDataset, HyraxDataset):
         self.softening = float(settings["asinh_softening"])
         if self.softening <= 0:
             raise ConfigError(f"{TABLE}.asinh_softening must be > 0; got {self.softening}.", key=TABLE)
+        fraction = settings["artefact_fraction"]
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1:
+            raise ConfigError(
+                f"{TABLE}.artefact_fraction must be a number from 0 to 1; got {fraction!r}.",
+                key=f"{TABLE}.artefact_fraction",
+            )
         try:
             self.renderer = SyntheticSkyRenderer(
                 image_size=settings["image_size"],
                 bands=tuple(settings["bands"]),
                 seed=seed,
                 class_names=tuple(settings["classes"]),
+                class_weights=_class_weights(settings["class_weights"], settings["classes"]),
+                artefact_fraction=float(fraction),
             )
         except (TypeError, ValueError) as error:
             raise ConfigError(f"{TABLE}: {error}", key=TABLE) from None
@@ -104,11 +138,23 @@ class SyntheticGalaxyDataSet(HyraxImageDataset, HyraxDataset):
         return self.renderer.label(index)
 
     def metadata_fields(self) -> list[str]:
-        """The simulation's parameters: class, magnitude, size, ellipticity, Sérsic index, ..."""
+        """The simulation's parameters: class, magnitude, size, ellipticity, Sérsic index, ..., artefact."""
         return list(METADATA_FIELDS)
 
     def metadata(self, indices: Sequence[int] | np.ndarray, fields: Sequence[str]) -> dict[str, np.ndarray]:
-        """The simulation parameters of the objects at ``indices`` (each object is re-drawn to get them)."""
+        """The simulation parameters of the objects at ``indices``.
+
+        ``class``, ``label`` and ``artefact`` (``"none"``, ``"trail"`` or ``"cosmic_ray"``) are known
+        without drawing the objects; any other field re-draws each object to get it.
+        """
         self.check_metadata_fields(fields)
-        rows = [self.renderer.render(int(index))[2] for index in np.asarray(indices).reshape(-1)]
+        indices = [int(index) for index in np.asarray(indices).reshape(-1)]
+        cheap = {
+            "label": self.renderer.label,
+            "class": lambda index: self.class_names[self.renderer.label(index)],
+            "artefact": self.renderer.artefact,
+        }
+        if set(fields) <= set(cheap):
+            return {field: np.asarray([cheap[field](index) for index in indices]) for field in fields}
+        rows = [self.renderer.render(index)[2] for index in indices]
         return {field: np.asarray([row[field] for row in rows]) for field in fields}

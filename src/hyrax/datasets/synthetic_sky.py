@@ -15,11 +15,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from hyrax.datasets.synthetic_artefacts import ArtefactSimulator
+
 DEFAULT_CLASSES = ("elliptical", "spiral", "edge_on", "star", "blend")
 METADATA_FIELDS = (
     "class", "label", "magnitude", "size", "ellipticity", "sersic_index", "position_angle", "redshift",
     "color_gr", "bulge_fraction", "center_x", "center_y", "n_sources", "companion_magnitude",
-    "companion_separation", "companion_size", "companion_x", "companion_y", "snr",
+    "companion_separation", "companion_size", "companion_x", "companion_y", "snr", "artefact",
 )  # fmt: skip
 BAND_WAVELENGTHS = {"u": 355.0, "g": 475.0, "r": 620.0, "i": 750.0, "z": 870.0, "y": 1000.0}
 # Seeing improves towards the red; sky (mag per 0.2" pixel, LSST-like) brightens towards the red.
@@ -106,11 +108,15 @@ class SyntheticSkyRenderer:
         Gaussian read noise in counts per pixel.
     noise : bool
         If False the noiseless, PSF-convolved model is returned.
+    artefact_fraction : float
+        Fraction of objects, from 0 to 1, given a satellite trail (half of them) or cosmic-ray hits
+        (the other half); see :meth:`~hyrax.datasets.synthetic_artefacts.ArtefactSimulator.draw`.
     """
 
     def __init__(
         self, image_size=64, bands=("g", "r", "i"), seed=0, class_names=DEFAULT_CLASSES, class_weights=None,
         magnitude_range=(18.0, 23.5), zero_point=32.0, psf_fwhm=None, read_noise=5.0, noise=True,
+        artefact_fraction=0.0,
     ):  # fmt: skip
         _check_int("image_size", image_size, 16)
         _check_int("seed", seed, 0)
@@ -155,6 +161,11 @@ class SyntheticSkyRenderer:
         self._lever = np.log(BAND_WAVELENGTHS["r"] / lam) / math.log(BAND_WAVELENGTHS["r"] / 475.0)
         self._sky = np.array([10 ** (-0.4 * (_SKY_MAG[b] - self.zero_point)) for b in self.bands])
         self._ref = self.bands.index("r") if "r" in self.bands else len(self.bands) // 2
+        # Satellite trails are reflected sunlight: a solar g-r colour of 0.45 relative to the reference band.
+        colour = 10 ** (-0.4 * 0.45 * (self._lever - self._lever[self._ref]))
+        sigma = np.sqrt(self._sky + self.read_noise**2)
+        self._artefacts = ArtefactSimulator(self.seed, artefact_fraction, n, sigma, colour, self._ref)
+        self.artefact_fraction = self._artefacts.fraction
 
     def _moffat_kernel(self, alpha):
         n, os = self.image_size, 4
@@ -283,7 +294,7 @@ class SyntheticSkyRenderer:
             primary object (the disk of a spiral); positions and sizes are in pixels, the position
             angle in degrees counter-clockwise from +x, ``snr`` the matched-filter S/N in the r band
             (or the middle band). Values that do not apply are NaN (a star's Sérsic index, companion
-            fields of single objects).
+            fields of single objects). ``artefact`` is ``"none"``, ``"trail"`` or ``"cosmic_ray"``.
         """
         _check_int("index", index, 0)
         rng = np.random.default_rng([self.seed, int(index)])
@@ -325,6 +336,11 @@ class SyntheticSkyRenderer:
         model = model.astype(np.float32)
         var = np.maximum(model, 0.0) + (self._sky + self.read_noise**2).astype(np.float32)[:, None, None]
         snr = float(np.sqrt(np.sum(model[self._ref].astype(float) ** 2 / var[self._ref])))
+        artefact, counts = self._artefacts.draw(int(index))
+        if counts is not None:
+            # Added before the noise, whose draws do not depend on the model, so only these pixels change.
+            var += np.maximum(model + counts, 0.0) - np.maximum(model, 0.0)
+            model += counts
         if self.noise:
             model += np.sqrt(var) * rng.standard_normal(model.shape, dtype=np.float32)
         theta = shape["theta"]
@@ -333,7 +349,7 @@ class SyntheticSkyRenderer:
             ellipticity=float(shape["ellipticity"]), sersic_index=float(shape["sersic_index"]),
             position_angle=float(math.degrees(theta)) if np.isfinite(theta) else nan, redshift=z,
             color_gr=float(shape["gr"]), bulge_fraction=float(shape["bulge"]), center_x=float(x0),
-            center_y=float(y0), snr=snr,
+            center_y=float(y0), snr=snr, artefact=artefact,
         )  # fmt: skip
         return model, label, {key: meta[key] for key in METADATA_FIELDS}
 
@@ -360,6 +376,11 @@ class SyntheticSkyRenderer:
         """Return the label of object ``index`` without rendering it (the first draw of its generator)."""
         _check_int("index", index, 0)
         return self._draw_label(np.random.default_rng([self.seed, int(index)]))
+
+    def artefact(self, index):
+        """Return the artefact of object ``index`` (``"none"``, ``"trail"``, ...) without rendering it."""
+        _check_int("index", index, 0)
+        return self._artefacts.kind(int(index))
 
     def render_many(self, indices):
         """Render several objects.

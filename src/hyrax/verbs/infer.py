@@ -59,7 +59,9 @@ class Infer(Verb):
         InferenceDataSet
             The results, memory-mapped.
         """
+        import json
         import time
+        from pathlib import Path
 
         from hyrax.datasets.inference_dataset import InferenceDataSet
         from hyrax.datasets.loading import build_dataset, make_data_loader
@@ -67,6 +69,7 @@ class Infer(Verb):
         from hyrax.inference.results_writer import ResultsWriter
         from hyrax.inference.runner import infer_into
         from hyrax.inference.trained_model import find_trained_weights, load_trained_model, split_indices
+        from hyrax.outliers.reconstruction import INFER_INFO_NAME
         from hyrax.training.device import select_device
 
         config = self.config
@@ -85,6 +88,10 @@ class Infer(Verb):
             with ResultsWriter(results_dir) as writer:
                 count = infer_into(model, loader, writer, device=device)
             write_dataset_config(results_dir, config, origin_overrides(dataset))
+            (results_dir / INFER_INFO_NAME).write_text(
+                json.dumps({"weights": str(Path(trained.weights).resolve()), "objects": count}),
+                encoding="utf-8",
+            )
             seconds = time.perf_counter() - started
             logger.info(
                 "Inferred %d objects in %.1f s (%.0f per second) into %s",

@@ -68,7 +68,8 @@ class Lookup(Verb):
         numpy.ndarray
             A structured array of at most ``k`` records, nearest first, with fields ``object_id``
             (str) and ``distance`` (float32), then the metadata fields stored with the vectors
-            (``vector_db.metadata_fields``), e.g. ``result["object_id"][1]`` is the nearest other
+            (``vector_db.metadata_fields``) and, when an ``outliers`` run exists, ``outlier_score``
+            (NaN for objects it did not score), e.g. ``result["object_id"][1]`` is the nearest other
             object. Searching by id finds the object itself first, at distance ~0.
 
         Raises
@@ -103,6 +104,11 @@ class Lookup(Verb):
                 found = db.search_by_id([str(id)], k)
             ids, distances = found.ids[0], found.distances[0]
             metadata = db.get_by_id(ids.tolist(), include_metadata=True).metadata if len(ids) else {}
+        from hyrax.outliers.scores import SCORE_FIELD, scores_of
+
+        scores = scores_of(self.config, ids.tolist())
+        if scores is not None:
+            metadata = {**metadata, SCORE_FIELD: scores.astype(np.float64)}
         width = max([1, *(len(i) for i in ids.tolist())])
         dtype = [("object_id", f"U{width}"), ("distance", np.float32)]
         dtype += [(name, column.dtype) for name, column in metadata.items()]

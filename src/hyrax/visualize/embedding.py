@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from hyrax.errors import ConfigError, DataError
+from hyrax.outliers.scores import SCORE_FIELD, scores_of
 
 logger = logging.getLogger(__name__)
 
@@ -190,10 +191,22 @@ def load_embedding(config: Mapping, input_dir: str | Path) -> Embedding:
     fields = [str(name) for name in settings["fields"]]
     has_labels = source.reader.has_labels
     needed = [name for name in dict.fromkeys([*fields, wanted_color]) if name]
+    scores = None
+    if SCORE_FIELD in needed:
+        scores = scores_of(config, columns["object_id"])
+        needed.remove(SCORE_FIELD)
+        if scores is None:
+            raise ConfigError(
+                f"visualize asks for {SCORE_FIELD}, but there is no complete outliers run in "
+                f"{config['general']['results_dir']}. Run `hyrax outliers` first.",
+                key="visualize.color_column" if wanted_color == SCORE_FIELD else "visualize.fields",
+            )
+        columns[SCORE_FIELD] = scores
     if needed:
         known = source.metadata_fields()
         known = [*known, LABEL_FIELD] if has_labels and LABEL_FIELD not in known else known
-        _check_fields(fields, known, "visualize.fields")
+        known = [*known, SCORE_FIELD]
+        _check_fields([name for name in fields if name != SCORE_FIELD], known, "visualize.fields")
         _check_fields([wanted_color] if wanted_color else [], known, "visualize.color_column")
         # Labels stored with the vectors are named by class here; other fields come from the dataset.
         from_metadata = [name for name in needed if not (name == LABEL_FIELD and has_labels)]

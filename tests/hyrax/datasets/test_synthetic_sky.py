@@ -1,4 +1,6 @@
+import hashlib
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -66,7 +68,8 @@ def test_labels_and_metadata():
         assert meta["label"] == label and DEFAULT_CLASSES[label] == meta["class"]
         assert isinstance(meta["class"], str)
         assert isinstance(meta["n_sources"], int)
-        for key in set(METADATA_FIELDS) - {"class", "label", "n_sources"}:
+        assert meta["artefact"] == "none", "artefacts are off by default"
+        for key in set(METADATA_FIELDS) - {"class", "label", "n_sources", "artefact"}:
             assert isinstance(meta[key], float), key
         assert np.isfinite(meta["magnitude"]) and np.isfinite(meta["snr"]) and meta["snr"] > 0
         seen.add(meta["class"])
@@ -80,6 +83,102 @@ def test_class_subset_and_weights():
         assert (label, meta["class"]) == (1, "elliptical")
     labels = SyntheticSkyRenderer(class_names=("star", "edge_on")).render_many(range(100))[1]
     assert set(labels) == {0, 1}
+
+
+def test_equal_weights_keep_the_classes_drawn_before_weights_existed():
+    # The labels of seed 42's first 200 objects, recorded before class_weights and artefacts were added;
+    # they come from PCG64's first draw per object, identical on every platform.
+    default = SyntheticSkyRenderer(seed=42)
+    labels = "".join(str(default.label(index)) for index in range(200))
+    assert labels.startswith("3311301242101021010230124430032222300033")
+    assert hashlib.sha256(labels.encode()).hexdigest().startswith("e31aa99afbe0163a")
+    equal = SyntheticSkyRenderer(seed=42, class_weights=(1, 1, 1, 1, 1), artefact_fraction=0.0)
+    for index in range(30):
+        image, label, meta = equal.render(index)
+        expected_image, expected_label, expected_meta = default.render(index)
+        np.testing.assert_array_equal(image, expected_image)
+        assert label == expected_label and meta["class"] == expected_meta["class"]
+
+
+def test_class_weights_set_the_class_frequencies():
+    renderer = SyntheticSkyRenderer(seed=42, class_weights=(1, 1, 1, 1, 0.04))
+    counts = np.bincount([renderer.label(index) for index in range(5000)], minlength=5)
+    # Blends are expected at 0.04 / 4.04 = 0.99% (49.5 of 5000, binomial sigma 7.0); the others at 24.75%.
+    assert counts.tolist() == [1254, 1208, 1240, 1250, 48]
+    assert abs(counts[4] - 49.5) < 4 * 7.0
+    assert np.all(np.abs(counts[:4] - 1237.5) < 4 * 30.5)
+    for index in range(0, 5000, 250):
+        assert renderer.render(index)[1] == renderer.label(index)
+
+
+def _noise_sigma(renderer):
+    return np.sqrt(renderer._sky + renderer.read_noise**2)[:, None, None]
+
+
+def test_artefact_fraction_sets_how_many_objects_get_trails_and_cosmic_rays():
+    renderer = SyntheticSkyRenderer(seed=42, artefact_fraction=0.02)
+    kinds = Counter(renderer.artefact(index) for index in range(5000))
+    # 100 of 5000 expected (binomial sigma 9.9), split evenly between the two kinds.
+    assert kinds == {"none": 4902, "trail": 44, "cosmic_ray": 54}
+    assert abs(kinds["trail"] + kinds["cosmic_ray"] - 100) < 4 * 9.9
+    # A higher fraction only adds artefacts: those at 1% keep their kind at 2%.
+    fewer = SyntheticSkyRenderer(seed=42, artefact_fraction=0.01)
+    for index in range(2000):
+        kind = fewer.artefact(index)
+        assert kind == "none" or renderer.artefact(index) == kind
+    assert SyntheticSkyRenderer(seed=42).artefact(7) == "none"
+
+
+def test_artefacts_are_drawn_on_top_of_unchanged_objects():
+    with_artefacts = SyntheticSkyRenderer(seed=42, artefact_fraction=0.02)
+    without = SyntheticSkyRenderer(seed=42)
+    sigma = _noise_sigma(without)
+    seen = Counter()
+    for index in range(400):
+        image, label, meta = with_artefacts.render(index)
+        clean, clean_label, clean_meta = without.render(index)
+        kind = with_artefacts.artefact(index)
+        assert meta["artefact"] == kind and label == clean_label
+        assert all(meta[k] == clean_meta[k] or k == "artefact" or np.isnan(meta[k]) for k in meta)
+        difference = (image - clean) / sigma
+        seen[kind] += 1
+        if kind == "none":
+            np.testing.assert_array_equal(image, clean)
+        elif kind == "cosmic_ray":
+            # One band only, a few very bright pixels (1-3 hits of 1-3 pixels each).
+            changed = difference != 0
+            assert changed.any(axis=(1, 2)).sum() == 1
+            assert 1 <= changed.sum() <= 9
+            assert difference[changed].min() > 30
+        else:
+            _assert_is_a_trail(difference)
+    assert seen["trail"] >= 3 and seen["cosmic_ray"] >= 3, seen
+
+
+def _assert_is_a_trail(difference):
+    """A bright straight line, at most ~2 pixels wide, across the whole stamp in every band."""
+    size = difference.shape[-1]
+    for band in difference:
+        assert band.max() > 15
+        rows, cols = np.nonzero(band > 5)
+        points = np.stack([cols, rows], axis=1).astype(float)
+        points -= points.mean(axis=0)
+        along, across = np.sqrt(np.linalg.eigvalsh(np.cov(points.T)))[::-1]
+        # Uniform along a chord of length L the spread is L / sqrt(12); the chord is > 0.8 of the side.
+        assert along * math.sqrt(12) > 0.75 * size
+        assert across < 1.2
+
+
+def test_artefacts_need_no_noise_and_survive_odd_band_sets():
+    clean = SyntheticSkyRenderer(seed=5, noise=False, bands=("r",), image_size=32, artefact_fraction=1.0)
+    kinds = Counter()
+    for index in range(12):
+        image, _, meta = clean.render(index)
+        plain = SyntheticSkyRenderer(seed=5, noise=False, bands=("r",), image_size=32).render(index)[0]
+        kinds[meta["artefact"]] += 1
+        assert np.all(np.isfinite(image)) and np.all(image >= plain)
+        assert (image > plain).any()
+    assert set(kinds) == {"trail", "cosmic_ray"}
 
 
 def test_render_many_matches_render():
@@ -230,6 +329,8 @@ def test_classes_are_learnable_from_pixels():
         ({"zero_point": float("nan")}, "zero_point"),
         ({"read_noise": -1.0}, "read_noise=-1.0"),
         ({"psf_fwhm": 0.1}, "psf_fwhm=0.1"),
+        ({"artefact_fraction": 1.5}, "artefact_fraction=1.5.*fraction from 0 to 1"),
+        ({"artefact_fraction": -0.1}, "artefact_fraction"),
     ],
 )
 def test_invalid_arguments_are_rejected(kwargs, match):

@@ -1,0 +1,152 @@
+"""Latent-space isolation: an object far from its nearest neighbours is odd.
+
+The score is the distance to the k-th nearest other object (``outliers.knn_statistic = "kth"``) or
+the mean distance to the k nearest (``"mean"``). Neighbours come from the vector database that
+``save_to_database`` filled from the same infer run, when there is one (FAISS or ChromaDB, in the
+database's own metric), or from an exact search in blocks (squared Euclidean, like the ``l2`` metric),
+which holds one block of distances at a time, never an n-by-n matrix.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hyrax.outliers.base import OutlierError, OutlierMethod, ScoringJob
+
+logger = logging.getLogger(__name__)
+
+# Distances held at once by the exact search: queries x stored vectors of one block.
+_QUERY_BLOCK = 1024
+_BASE_BLOCK = 32768
+# Above this many objects an exact search takes long enough on a laptop to say so.
+_EXACT_WARNING_SIZE = 200_000
+
+
+class LatentIsolation(OutlierMethod):
+    """Distance to the k-th nearest neighbour (or the mean of the k) in the latent space."""
+
+    registry_name = "knn"
+
+    def score(self, job: ScoringJob) -> dict[str, np.ndarray]:
+        """Score every object by its distance to its nearest neighbours, excluding itself."""
+        settings = job.settings
+        k = int(settings["k"])
+        total = len(job.source)
+        if k >= total:
+            raise OutlierError(
+                f"outliers.k = {k}, but the infer run {job.source.results_dir} holds {total} objects, so "
+                f"no object has {k} others. Set outliers.k below {total}."
+            )
+        db = _saved_database(job) if settings["knn_search"] in ("auto", "database") else None
+        if db is None and settings["knn_search"] == "database":
+            raise OutlierError(
+                f"outliers.knn_search = 'database', but no complete save_to_database run holds the vectors "
+                f"of {job.source.results_dir}. Run `hyrax save_to_database` on it, or set "
+                "outliers.knn_search = 'exact'."
+            )
+        if db is not None:
+            logger.info("Neighbours from the %s", db.where)
+            distances = _neighbour_distances_from_db(job, db, k)
+        else:
+            if total > _EXACT_WARNING_SIZE:
+                logger.warning(
+                    "Exact neighbour search over %d objects takes a while; a FAISS database saved from this "
+                    "infer run (`hyrax save_to_database` with vector_db.name = 'faiss') answers far faster.",
+                    total,
+                )
+            distances = exact_neighbour_distances(job, k)
+        kth = distances[:, -1]
+        mean = distances.mean(axis=1)
+        score = kth if settings["knn_statistic"] == "kth" else mean
+        return {"score": score, "kth_distance": kth, "mean_distance": mean}
+
+
+def exact_neighbour_distances(job: ScoringJob, k: int) -> np.ndarray:
+    """Squared Euclidean distances of every object to its ``k`` nearest others, nearest first.
+
+    Queries and stored vectors are compared in blocks, so memory holds one block of distances
+    (``1024 x 32768`` floats) and the running ``k`` best per query, whatever the number of objects.
+    """
+    total = len(job.source)
+    result = np.empty((total, k), dtype=np.float32)
+    base_norms = np.empty(total, dtype=np.float32)
+    for start, vectors in job.batches():
+        base_norms[start : start + len(vectors)] = np.einsum("ij,ij->i", vectors, vectors)
+    for query_start in range(0, total, _QUERY_BLOCK):
+        query_stop = min(query_start + _QUERY_BLOCK, total)
+        queries = job.source.vectors(query_start, query_stop).astype(np.float32)
+        query_norms = np.einsum("ij,ij->i", queries, queries)
+        best = np.full((len(queries), k + 1), np.inf, dtype=np.float32)
+        best_positions = np.full((len(queries), k + 1), -1, dtype=np.int64)
+        for base_start in range(0, total, _BASE_BLOCK):
+            base_stop = min(base_start + _BASE_BLOCK, total)
+            base = job.source.vectors(base_start, base_stop).astype(np.float32)
+            block = query_norms[:, None] + base_norms[None, base_start:base_stop] - 2.0 * (queries @ base.T)
+            np.maximum(block, 0.0, out=block)
+            merged = np.concatenate([best, block], axis=1)
+            positions = np.concatenate(
+                [best_positions, np.broadcast_to(np.arange(base_start, base_stop), block.shape)], axis=1
+            )
+            keep = np.argpartition(merged, k, axis=1)[:, : k + 1]
+            best = np.take_along_axis(merged, keep, axis=1)
+            best_positions = np.take_along_axis(positions, keep, axis=1)
+        result[query_start:query_stop] = _without_self(
+            best, best_positions, np.arange(query_start, query_stop), k
+        )
+    return result
+
+
+def _without_self(distances: np.ndarray, positions: np.ndarray, own: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` smallest distances per row once each object's own entry is removed, sorted."""
+    order = np.argsort(distances, axis=1, kind="stable")
+    distances = np.take_along_axis(distances, order, axis=1)
+    positions = np.take_along_axis(positions, order, axis=1)
+    is_self = positions == own[:, None]
+    # An object missing from its own k+1 nearest (k+1 exact duplicates) drops its farthest instead.
+    is_self[~is_self.any(axis=1), -1] = True
+    return distances[~is_self].reshape(len(distances), k)
+
+
+def _saved_database(job: ScoringJob) -> Any:
+    from hyrax.results import list_results_dirs
+    from hyrax.vector_dbs.connect import RECORD_NAME, SAVE_VERB, read_record
+
+    root = job.config["general"]["results_dir"]
+    wanted = job.source.results_dir.resolve()
+    for run_dir in reversed(list_results_dirs(root, SAVE_VERB)):
+        if not (run_dir / RECORD_NAME).is_file():
+            continue
+        record = read_record(run_dir)
+        if record.get("input_dir") and Path(record["input_dir"]).resolve() == wanted:
+            if record.get("count") != len(job.source):
+                continue
+            return _open_record(record)
+    return None
+
+
+def _open_record(record: dict) -> Any:
+    from hyrax.vector_dbs.connect import _backend
+
+    backend = _backend(record["name"])
+    if record.get("server_url"):
+        return backend(server_url=record["server_url"], collection=record["collection"])
+    return backend(record["path"], collection=record["collection"])
+
+
+def _neighbour_distances_from_db(job: ScoringJob, db: Any, k: int) -> np.ndarray:
+    ids = np.asarray(job.source.ids()[:], dtype=str)
+    result = np.empty((len(ids), k), dtype=np.float32)
+    with db:
+        for start, vectors in job.batches():
+            found = db.search_by_vector(vectors, k + 1)
+            own = ids[start : start + len(vectors)]
+            is_self = np.asarray(found.ids, dtype=str) == own[:, None]
+            is_self[~is_self.any(axis=1), -1] = True
+            # An approximate index may rank an object second to an exact duplicate: keep k others.
+            distances = np.where(is_self, np.inf, np.asarray(found.distances, dtype=np.float32))
+            result[start : start + len(vectors)] = np.sort(distances, axis=1)[:, :k]
+    return result

@@ -1,0 +1,40 @@
+"""Reading back the scores of the newest ``outliers`` run, for ``lookup`` and ``visualize``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+SCORE_FIELD = "outlier_score"
+"""The name under which other verbs show an object's outlier score."""
+
+
+def newest_scores_table(config: Mapping) -> Path | None:
+    """``outliers.parquet`` of the newest complete outliers run, or None when there is none."""
+    from hyrax.results import list_results_dirs
+    from hyrax.verbs.outliers import TABLE_NAME
+
+    runs = list_results_dirs(config["general"]["results_dir"], "outliers")
+    return runs[-1] / TABLE_NAME if runs and (runs[-1] / TABLE_NAME).is_file() else None
+
+
+def scores_of(config: Mapping, object_ids: Sequence[str]) -> np.ndarray | None:
+    """The outlier score of each object in the newest outliers run (NaN where it has none), or None.
+
+    Objects are matched by id, so any run over the same objects serves, whichever infer run it read.
+    """
+    path = newest_scores_table(config)
+    if path is None:
+        return None
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=["object_id", "score"])
+    ids = np.asarray(table.column("object_id").to_numpy(zero_copy_only=False), dtype=str)
+    scores = table.column("score").to_numpy()
+    order = np.argsort(ids)
+    wanted = np.asarray(object_ids, dtype=str)
+    at = np.clip(np.searchsorted(ids[order], wanted), 0, max(len(ids) - 1, 0))
+    found = ids[order][at] == wanted if len(ids) else np.zeros(len(wanted), dtype=bool)
+    return np.where(found, scores[order][at] if len(ids) else np.nan, np.nan)
