@@ -101,13 +101,14 @@ class SyntheticGalaxyDataSet(HyraxImageDataset, HyraxDataset):
                 f"{TABLE}.artefact_fraction must be a number from 0 to 1; got {fraction!r}.",
                 key=f"{TABLE}.artefact_fraction",
             )
+        weights = _class_weights(settings["class_weights"], settings["classes"])
         try:
             self.renderer = SyntheticSkyRenderer(
                 image_size=settings["image_size"],
                 bands=tuple(settings["bands"]),
                 seed=seed,
                 class_names=tuple(settings["classes"]),
-                class_weights=_class_weights(settings["class_weights"], settings["classes"]),
+                class_weights=weights,
                 artefact_fraction=float(fraction),
             )
         except (TypeError, ValueError) as error:
