@@ -2,7 +2,10 @@
 
 The model is the one whose weights made the infer run (``infer_info.json`` in its results names them),
 or ``outliers.model_weights_file``. Every object of the infer run is read from the original dataset,
-reconstructed, and scored by the mean squared difference per pixel, in batches.
+reconstructed, and scored, in batches, by the mean squared difference per pixel (``outliers.
+reconstruction_statistic = "mean"``: what differs over a large area, such as a satellite trail) or by
+the largest squared difference of one pixel (``"max"``: what differs in a few pixels, such as a cosmic
+ray).
 """
 
 from __future__ import annotations
@@ -52,14 +55,17 @@ class ReconstructionError(OutlierMethod):
                 f"reconstruct(x) method, as HyraxAutoencoder has); {type(model).__name__} has none. Use "
                 "outliers.method = 'knn', 'isolation_forest' or 'lof' on its latent vectors instead."
             )
-        errors = []
+        means, peaks = [], []
         with torch.no_grad():
             for batch in loader:
                 x = model.to_tensor(batch).to(device)
-                difference = (model.reconstruct(x) - x).float()
-                errors.append(difference.pow(2).flatten(1).mean(dim=1).cpu().numpy())
-        scores = np.concatenate(errors) if errors else np.empty(0)
-        return {"score": scores, "reconstruction_mse": scores}
+                squared = (model.reconstruct(x) - x).float().pow(2).flatten(1)
+                means.append(squared.mean(dim=1).cpu().numpy())
+                peaks.append(squared.max(dim=1).values.cpu().numpy())
+        mse = np.concatenate(means) if means else np.empty(0)
+        peak = np.concatenate(peaks) if peaks else np.empty(0)
+        score = mse if job.settings["reconstruction_statistic"] == "mean" else peak
+        return {"score": score, "reconstruction_mse": mse, "max_squared_residual": peak}
 
 
 def _weights_of(job: ScoringJob) -> Any:
