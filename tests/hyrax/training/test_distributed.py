@@ -28,13 +28,19 @@ def cnn_settings(small_settings):
     )
 
 
-def test_two_gloo_processes_end_with_equal_weights(work_dir, settings):
-    config = ConfigManager(runtime_config=cnn_settings(settings)).config
+def _train_in_two_processes(runtime, work_dir):
+    """Train with ``runtime`` settings in 2 gloo processes; each saves its weights in work_dir/weights."""
+    config = ConfigManager(runtime_config=runtime).config
     out = work_dir / "weights"
     out.mkdir()
     (work_dir / "run").mkdir()
     job = TrainingJob(config, work_dir / "run", None)
     idist.spawn("gloo", _train_and_save, args=(job, out), nproc_per_node=2, master_port=free_port())
+    return out
+
+
+def test_two_gloo_processes_end_with_equal_weights(work_dir, settings):
+    out = _train_in_two_processes(cnn_settings(settings), work_dir)
     assert torch.load(out / "world1.pt") == 2
     rank0, rank1 = (torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     assert any("running_mean" in key for key in rank0)
@@ -82,11 +88,6 @@ def test_two_processes_train_on_a_dev_mode_config_with_an_unknown_key(work_dir, 
     runtime = cnn_settings(settings)
     runtime["general"]["dev_mode"] = True
     runtime["train"]["a_key_only_my_plugin_knows"] = 1
-    config = ConfigManager(runtime_config=runtime).config
-    out = work_dir / "weights"
-    out.mkdir()
-    (work_dir / "run").mkdir()
-    job = TrainingJob(config, work_dir / "run", None)
-    idist.spawn("gloo", _train_and_save, args=(job, out), nproc_per_node=2, master_port=free_port())
+    out = _train_in_two_processes(runtime, work_dir)
     assert torch.load(out / "world1.pt") == 2
     assert (work_dir / "run" / "model_weights.pth").is_file()
