@@ -80,6 +80,8 @@ def _check_port_free(port: int) -> None:
     from hyrax.errors import ConfigError
 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the server itself binds: a port left in TIME_WAIT by a stopped server is free to use.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as error:

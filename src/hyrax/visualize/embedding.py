@@ -216,20 +216,28 @@ def load_embedding(config: Mapping, input_dir: str | Path) -> Embedding:
     if has_labels and LABEL_FIELD in (color, *fields):
         columns[LABEL_FIELD] = _label_names(source, rows["label"])
     frame = pd.DataFrame(columns)
-    categorical = color is not None and _categorical(frame[color].to_numpy())
-    if categorical:
-        frame[color] = frame[color].astype(str)
+    categorical = color is not None and (
+        isinstance(frame[color].dtype, pd.CategoricalDtype) or _categorical(frame[color].to_numpy())
+    )
+    if categorical and not isinstance(frame[color].dtype, pd.CategoricalDtype):
+        frame[color] = frame[color].astype(str).astype("category")
     logger.info("Loaded %d points of %s%s", len(frame), input_dir, f", coloured by {color}" if color else "")
     return Embedding(frame, dims, color, categorical, fields, source)
 
 
-def _label_names(source: Any, labels: np.ndarray) -> np.ndarray:
-    """Class names for the labels where the original dataset names its classes, else the numbers."""
+def _label_names(source: Any, labels: np.ndarray) -> Any:
+    """The labels as a categorical column named by class where the original dataset names its classes.
+
+    Built from the integer codes, so a million labels cost one array, not a million strings.
+    """
+    import pandas as pd
+
     try:
         names = getattr(source.origin, "class_names", None)
     except DataError:
         names = None
     labels = np.asarray(labels, dtype=np.int64)
     if names and labels.size and labels.min() >= 0 and labels.max() < len(names):
-        return np.asarray(names, dtype=str)[labels]
-    return labels.astype(str)
+        return pd.Categorical.from_codes(labels, categories=[str(name) for name in names])
+    values = np.unique(labels)
+    return pd.Categorical.from_codes(np.searchsorted(values, labels), categories=[str(v) for v in values])

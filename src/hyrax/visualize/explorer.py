@@ -43,7 +43,8 @@ class Explorer:
     def __init__(self, embedding: Embedding, settings: Mapping, seed: int = 0):
         import panel as pn
 
-        pn.extension("tabulator", "plotly", notifications=False)
+        # Plotly's script is 4.8 MB, which every page would load and parse: only a 3-D plot asks for it.
+        pn.extension("tabulator", *(["plotly"] if embedding.dims == 3 else []), notifications=False)
         self.embedding = embedding
         self.settings = settings
         self._selection = np.empty(0, dtype=np.int64)

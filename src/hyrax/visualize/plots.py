@@ -29,7 +29,11 @@ CATEGORY_COLORS = [
 
 def category_colors(embedding: Embedding) -> dict[str, str]:
     """A colour for each category of the colour column, cycling through 20 colours."""
-    categories = sorted(embedding.frame[embedding.color].astype(str).unique())
+    column = embedding.frame[embedding.color]
+    if hasattr(column, "cat"):
+        categories = [str(name) for name in column.cat.remove_unused_categories().cat.categories]
+    else:
+        categories = sorted(column.astype(str).unique())
     return {name: CATEGORY_COLORS[i % len(CATEGORY_COLORS)] for i, name in enumerate(categories)}
 
 
