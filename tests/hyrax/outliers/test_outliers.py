@@ -43,7 +43,12 @@ def _clustered(n: int, odd: int, seed: int = 1) -> np.ndarray:
     return vectors
 
 
-def test_exact_neighbours_match_a_full_distance_matrix(h, monkeypatch):
+@pytest.mark.parametrize("with_faiss", [True, False])
+def test_exact_neighbours_match_a_full_distance_matrix(h, monkeypatch, with_faiss):
+    if with_faiss:
+        pytest.importorskip("faiss")
+    else:
+        monkeypatch.setattr(knn, "_faiss_block_knn", lambda: None)
     vectors = _clustered(300, 5)
     vectors[10] = vectors[11]  # an exact duplicate: its nearest other object is at distance 0
     source = _infer_run(h, vectors)
