@@ -50,31 +50,13 @@ from pathlib import Path
 
 import numpy as np
 
+# The same clustered mixture as the vector database benchmark beside this script.
+from vector_db import draw, mixture
+
 BLOCK = 10_000
-N_CLUSTERS, LATENT_DIM = 100, 24
 PLANTED_RADIUS = 25.0
 METHODS = ("knn", "knn-exact", "isolation_forest", "lof")
 TARGET_SIZE, TARGET_SECONDS, TARGET_GB = 1_000_000, 300.0, 4.0
-
-
-def mixture(seed: int, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cluster centres, 24-d linear subspaces and spreads: low intrinsic dimension, like embeddings."""
-    rng = np.random.default_rng([seed, 1])
-    centers = rng.normal(0, 0.4, (N_CLUSTERS, dim))
-    bases = rng.normal(0, 1, (N_CLUSTERS, LATENT_DIM, dim))
-    bases /= np.linalg.norm(bases, axis=2, keepdims=True)
-    return centers, bases, rng.uniform(0.5, 1.5, N_CLUSTERS)
-
-
-def draw(rng: np.random.Generator, count: int, centers, bases, scales) -> np.ndarray:
-    """``count`` draws from the mixture, as float32."""
-    which = rng.integers(0, len(centers), count)
-    latent = rng.normal(0, 1, (count, LATENT_DIM)) * scales[which, None]
-    x = centers[which] + rng.normal(0, 0.2, (count, centers.shape[1]))
-    for cluster in np.unique(which):
-        members = which == cluster
-        x[members] += latent[members] @ bases[cluster]
-    return x.astype(np.float32)
 
 
 def object_id(position: int) -> str:
