@@ -154,3 +154,17 @@ def test_a_port_in_use_is_a_named_error(small_hyrax, umap_run):
         small_hyrax.set_config("visualize.port", holder.getsockname()[1])
         with pytest.raises(ConfigError, match="is in use.*visualize.port"):
             small_hyrax.visualize(serve=True)
+
+
+def test_colour_by_the_outlier_score_of_the_newest_outliers_run(small_hyrax, umap_run):
+    directory, ids, _ = umap_run(small_hyrax)
+    small_hyrax.set_config("visualize.color_column", "outlier_score")
+    with pytest.raises(ConfigError, match="no complete outliers run"):
+        load_embedding(small_hyrax.config, directory)
+    small_hyrax.set_config("outliers.input_dir", str(directory))
+    table = small_hyrax.outliers(top=0).set_index("object_id")
+    embedding = load_embedding(small_hyrax.config, directory)
+    assert embedding.color == "outlier_score" and not embedding.categorical
+    np.testing.assert_allclose(
+        embedding.frame["outlier_score"].to_numpy(), table.loc[ids, "score"].to_numpy()
+    )
