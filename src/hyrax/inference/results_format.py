@@ -41,6 +41,8 @@ FILE_BYTES = 4 * 2**20
 """Rows are buffered until they take about this many bytes, then written as one batch file."""
 INDEX_NAME = "batch_index.npy"
 DATASET_CONFIG_NAME = "dataset_config.toml"
+INFER_INFO_NAME = "infer_info.json"
+"""File of an infer results directory naming the weights it was computed with."""
 BATCH_PATTERN = re.compile(r"^batch_(\d+)\.npy$")
 
 

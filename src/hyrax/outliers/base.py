@@ -26,6 +26,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -55,6 +56,11 @@ class ScoringJob:
 
     source: Any
     config: Mapping
+
+    @functools.cached_property
+    def ids(self) -> np.ndarray:
+        """The object ids in the results' order, read once."""
+        return np.asarray(self.source.ids()[:], dtype=str)
 
     @property
     def settings(self) -> Mapping:

@@ -9,9 +9,7 @@ which holds one block of distances at a time, never an n-by-n matrix.
 
 from __future__ import annotations
 
-import inspect
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -133,34 +131,15 @@ def _without_self(distances: np.ndarray, positions: np.ndarray, own: np.ndarray,
 
 
 def _saved_database(job: ScoringJob) -> Any:
-    from hyrax.results import list_results_dirs
-    from hyrax.vector_dbs.connect import RECORD_NAME, SAVE_VERB, read_record
+    from hyrax.vector_dbs.connect import open_saved_database
 
-    root = job.config["general"]["results_dir"]
-    wanted = job.source.results_dir.resolve()
-    for run_dir in reversed(list_results_dirs(root, SAVE_VERB)):
-        if not (run_dir / RECORD_NAME).is_file():
-            continue
-        record = read_record(run_dir)
-        if record.get("input_dir") and Path(record["input_dir"]).resolve() == wanted:
-            if record.get("count") != len(job.source):
-                continue
-            return _open_record(record, job.settings["knn_nprobe"])
-    return None
-
-
-def _open_record(record: dict, nprobe: int | bool) -> Any:
-    from hyrax.vector_dbs.connect import _backend
-
-    backend = _backend(record["name"])
-    if record.get("server_url"):
-        return backend(server_url=record["server_url"], collection=record["collection"])
-    options = {"nprobe": int(nprobe)} if nprobe and "nprobe" in inspect.signature(backend).parameters else {}
-    return backend(record["path"], collection=record["collection"], **options)
+    nprobe = job.settings["knn_nprobe"]
+    options = {"nprobe": int(nprobe)} if nprobe else {}
+    return open_saved_database(job.config, job.source.results_dir, len(job.source), **options)
 
 
 def _neighbour_distances_from_db(job: ScoringJob, db: Any, k: int) -> np.ndarray:
-    ids = np.asarray(job.source.ids()[:], dtype=str)
+    ids = job.ids
     result = np.empty((len(ids), k), dtype=np.float32)
     with db:
         for start, vectors in job.batches():

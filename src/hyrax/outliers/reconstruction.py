@@ -16,12 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from hyrax.inference.results_format import INFER_INFO_NAME
 from hyrax.outliers.base import OutlierError, OutlierMethod, ScoringJob
 
 logger = logging.getLogger(__name__)
-
-INFER_INFO_NAME = "infer_info.json"
-"""File of an infer results directory naming the weights it was computed with."""
 
 
 class ReconstructionError(OutlierMethod):

@@ -130,24 +130,62 @@ def open_vector_db(
                     f"{error} (Or set vector_db.vector_db_dir or vector_db.server_url to an existing "
                     "database.)"
                 ) from None
-            record = read_record(run_dir)
             logger.info("Using the vector database written by %s", run_dir)
-            name, collection = record["name"], record["collection"]
-            path, server_url = record.get("path"), record.get("server_url")
-            if server_url is not None and f"://{REDACTED}@" in server_url:
-                # The record keeps no credentials: connect without them, unless the config gives them.
-                logger.info(
-                    "%s stores the server URL without its credentials; set vector_db.server_url to a URL "
-                    "with them if the server needs them.",
-                    run_dir / RECORD_NAME,
-                )
-                server_url = server_url.replace(f"://{REDACTED}@", "://", 1)
+            name, collection, path, server_url = _recorded_target(read_record(run_dir), run_dir)
     if path is not None and not for_writing and not Path(path).is_dir():
         raise ResultsNotFoundError(
             f"There is no vector database at {path}. Run `hyrax save_to_database` first, or set "
             "vector_db.vector_db_dir to an existing database folder."
         )
+    return _make(name, path, server_url, collection, metric=metric)
+
+
+def _make(name: str, path: str | None, server_url: str | None, collection: str, **options: Any) -> VectorDB:
+    """The backend ``name`` at ``path`` or ``server_url``, given the ``options`` its constructor takes."""
+    import inspect
+
     backend = _backend(name)
+    accepted = inspect.signature(backend).parameters
+    options = {key: value for key, value in options.items() if key in accepted or key == "metric"}
     if server_url is not None:
-        return backend(server_url=server_url, collection=collection, metric=metric)
-    return backend(path, collection=collection, metric=metric)
+        return backend(server_url=server_url, collection=collection, **options)
+    return backend(path, collection=collection, **options)
+
+
+def _recorded_target(record: Mapping, run_dir: Path) -> tuple[str, str, str | None, str | None]:
+    """``(name, collection, path, server_url)`` of the database a save_to_database run recorded."""
+    server_url = record.get("server_url")
+    if server_url is not None and f"://{REDACTED}@" in server_url:
+        # The record keeps no credentials: connect without them, unless the config gives them.
+        logger.info(
+            "%s stores the server URL without its credentials; set vector_db.server_url to a URL with "
+            "them if the server needs them.",
+            run_dir / RECORD_NAME,
+        )
+        server_url = server_url.replace(f"://{REDACTED}@", "://", 1)
+    return record["name"], record["collection"], record.get("path"), server_url
+
+
+def open_saved_database(
+    config: Mapping, input_dir: str | os.PathLike, count: int, **options: Any
+) -> VectorDB | None:
+    """The database of the newest complete save_to_database run that stored all ``count`` vectors of
+    ``input_dir``, or None when there is none.
+
+    ``options`` go to the backend's constructor where it takes them (e.g. ``nprobe`` for FAISS).
+    """
+    from hyrax.results import list_results_dirs
+
+    wanted = Path(input_dir).resolve()
+    for run_dir in reversed(list_results_dirs(config["general"]["results_dir"], SAVE_VERB)):
+        if not (run_dir / RECORD_NAME).is_file():
+            continue
+        record = read_record(run_dir)
+        if (
+            record.get("input_dir")
+            and Path(record["input_dir"]).resolve() == wanted
+            and record.get("count") == count
+        ):
+            name, collection, path, server_url = _recorded_target(record, run_dir)
+            return _make(name, path, server_url, collection, **options)
+    return None

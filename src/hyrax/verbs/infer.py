@@ -65,11 +65,10 @@ class Infer(Verb):
 
         from hyrax.datasets.inference_dataset import InferenceDataSet
         from hyrax.datasets.loading import build_dataset, make_data_loader
-        from hyrax.inference.results_format import write_dataset_config
+        from hyrax.inference.results_format import INFER_INFO_NAME, write_dataset_config
         from hyrax.inference.results_writer import ResultsWriter
         from hyrax.inference.runner import infer_into
         from hyrax.inference.trained_model import find_trained_weights, load_trained_model, split_indices
-        from hyrax.outliers.reconstruction import INFER_INFO_NAME
         from hyrax.training.device import select_device
 
         config = self.config

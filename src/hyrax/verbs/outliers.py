@@ -64,11 +64,10 @@ class Outliers(Verb):
             raise OutlierError(f"The infer run {input_dir} holds no vectors to score.")
         logger.info("Scoring the %d objects of %s with %s", len(source), input_dir, settings["method"])
         started = time.perf_counter()
-        columns = check_scores(
-            method_class().score(ScoringJob(source, config)), len(source), str(settings["method"])
-        )
+        job = ScoringJob(source, config)
+        columns = check_scores(method_class().score(job), len(source), str(settings["method"]))
         order = _rank_order(columns["score"])
-        table = pd.DataFrame({"object_id": pd.Series(source.ids()[:], dtype=str)})
+        table = pd.DataFrame({"object_id": pd.Series(job.ids, dtype=str)})
         for name, values in columns.items():
             table[name] = values
         table = table.iloc[order].reset_index(drop=True)

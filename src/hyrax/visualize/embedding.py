@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from hyrax.errors import ConfigError, DataError
+from hyrax.errors import ConfigError, DataError, did_you_mean
 from hyrax.outliers.scores import SCORE_FIELD, scores_of
 
 logger = logging.getLogger(__name__)
@@ -138,8 +138,6 @@ def _categorical(values: np.ndarray) -> bool:
 def _check_fields(names: Sequence[str], known: Sequence[str], key: str) -> None:
     unknown = [name for name in names if name not in known]
     if unknown:
-        from hyrax.errors import did_you_mean
-
         raise ConfigError(
             f"{key} names {', '.join(map(repr, unknown))}, which the dataset behind the embedding does "
             f"not have.{did_you_mean(unknown[0], known)} Its fields: {', '.join(known) or 'none'}.",
