@@ -14,6 +14,7 @@ the path.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 
@@ -234,3 +235,59 @@ def fill_nonfinite(image: np.ndarray, mode: str, quantile: float) -> None:
     if mode == "quantile" and finite.any():
         fill = float(np.quantile(image[finite], quantile))
     image[~finite] = fill
+
+
+def hdu_shapes(data: bytes) -> list[tuple[int, ...]]:
+    """Return the data shape of every HDU of a FITS file held in memory, checking that it is complete.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file.
+
+    Returns
+    -------
+    list of tuple of int
+        One shape per HDU, in numpy order; ``()`` for an HDU without data.
+
+    Raises
+    ------
+    ImageReadError
+        When the bytes are not FITS, or end before the data their headers announce.
+    """
+    if not data.startswith(b"SIMPLE  = "):
+        if data.startswith(_COMPRESSED):
+            return _astropy_hdu_shapes(data)
+        raise ImageReadError("it is not a FITS file (it does not start with a SIMPLE card)")
+    stream = io.BytesIO(data)
+    shapes = []
+    position = 0
+    while position < len(data):
+        if shapes and not data[position:].strip(b"\0 "):
+            break
+        cards, position = _header(data, stream, position)
+        bitpix, shape, padded = _layout(cards)
+        count = math.prod(shape) if shape else 0
+        size = abs(bitpix) // 8 * _int(cards, b"GCOUNT", 1) * (_int(cards, b"PCOUNT", 0) + count)
+        if position + size > len(data):
+            raise ImageReadError(
+                f"it ends inside the data of HDU {len(shapes)} ({len(data)} bytes, at least "
+                f"{position + size} announced): a truncated transfer"
+            )
+        shapes.append(shape if count else ())
+        position += padded
+    return shapes
+
+
+def _astropy_hdu_shapes(data: bytes) -> list[tuple[int, ...]]:
+    import warnings
+
+    from astropy.io import fits
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with fits.open(io.BytesIO(data)) as hdus:
+                return [tuple(hdu.data.shape) if hdu.data is not None else () for hdu in hdus]
+    except Exception as error:
+        raise ImageReadError(f"astropy cannot read it as FITS ({type(error).__name__}: {error})") from None

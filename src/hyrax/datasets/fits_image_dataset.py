@@ -35,17 +35,16 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from hyrax.datasets._fits_reading import ImageReadError, fill_nonfinite, image_shape, read_image
 from hyrax.datasets.base import HyraxDataset
+from hyrax.datasets.catalogs import catalog_column, column_values, read_catalog
 from hyrax.datasets.transforms import SCALINGS, HyraxImageDataset, crop_or_pad, scale_image
 from hyrax.errors import ConfigError, DataError, did_you_mean
 
@@ -54,61 +53,6 @@ logger = logging.getLogger(__name__)
 NAN_MODES = ("quantile", "zero", "leave")
 ON_MISSING = ("error", "skip")
 _LISTED = 5
-# Extensions Table.read cannot identify by name alone.
-_FORMATS = {".pq": "parquet", ".parquet": "parquet", ".votable": "votable", ".vot": "votable"}
-
-
-def read_catalog(path: str | os.PathLike, key: str = "catalog"):
-    """Read a catalog with :meth:`astropy.table.Table.read`, turning failures into :class:`DataError`.
-
-    Parameters
-    ----------
-    path : path
-        The catalog file; ``.pq``/``.parquet`` and ``.votable``/``.vot`` are read as Parquet and
-        VOTable, other formats are identified by astropy.
-    key : str
-        The configuration key that named the file, for messages.
-
-    Returns
-    -------
-    astropy.table.Table
-        The catalog.
-    """
-    from astropy.table import Table
-    from astropy.utils.exceptions import AstropyWarning
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"Catalog file not found: {path} ({key}). Check the path.")
-    try:
-        with warnings.catch_warnings():
-            # Column-name style and Parquet string-length notes do not affect reading.
-            warnings.simplefilter("ignore", AstropyWarning)
-            return Table.read(path, format=_FORMATS.get(path.suffix.lower()))
-    except Exception as error:
-        raise DataError(
-            f"Cannot read the catalog {path} ({key}): {type(error).__name__}: {error}. Use a format "
-            f"astropy.table.Table.read reads (FITS, CSV, ECSV, Parquet, VOTable, HDF5) with its usual "
-            f"file extension."
-        ) from None
-
-
-def catalog_column(table, name: str, key: str, path: str | os.PathLike) -> Any:
-    """Return column ``name`` of ``table``, or raise :class:`DataError` listing the columns it has."""
-    if name not in table.colnames:
-        raise DataError(
-            f"The catalog {path} has no column '{name}' (set by {key}).{did_you_mean(name, table.colnames)} "
-            f"Its columns: {', '.join(table.colnames)}."
-        )
-    return table[name]
-
-
-def column_values(column) -> np.ndarray:
-    """Return a table column as a plain array: masked floats become NaN, bytes become ``str``."""
-    if getattr(column, "mask", None) is not None and np.any(column.mask):
-        column = column.filled(np.nan if column.dtype.kind == "f" else column.fill_value)
-    array = np.asarray(column)
-    return np.char.decode(array, "utf-8") if array.dtype.kind == "S" else array
 
 
 @dataclass
@@ -149,6 +93,9 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
         ``(height, width)`` every cutout is brought to.
     scaling : str
         How each cutout is scaled before the transforms: ``"asinh"``, ``"robust"`` or ``"none"``.
+    left_out : list of (str, str)
+        ``(object_id, reason)`` of each object of the catalog or folder that was left out (a missing
+        or unreadable file, or a missing filter).
 
     Examples
     --------
@@ -172,6 +119,7 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
         super().__init__(config)
         self._configure_transforms(config)
         self._key = f"data_set.{self.config_table}"
+        self.left_out: list[tuple[str, str]] = []
         table = config["data_set"][self.config_table]
         self._read_options(table)
         self._load(self._read_objects(table))
@@ -309,6 +257,9 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
             self._key,
             listed,
             more,
+        )
+        self.left_out.extend(
+            (objects.ids[index], f"{path}: {why}" if path else why) for index, path, why in failures
         )
         bad = {index for index, _, _ in failures}
         keep = np.array([index for index in range(len(objects.ids)) if index not in bad], dtype=np.int64)

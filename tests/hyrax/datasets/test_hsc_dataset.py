@@ -96,7 +96,8 @@ def test_manifest_gives_the_same_dataset(download_dir, build):
     path = rebuild_manifest(folder)
     assert path == folder / MANIFEST_NAME
     manifest = Table.read(path)
-    assert len(manifest) == 13 and manifest.colnames == ["object_id", "filter", "filename"]
+    assert len(manifest) == 13 and manifest.colnames == ["object_id", "filter", "filename", "status", "time"]
+    assert set(manifest["status"]) == {"ok"}
     (folder / "8_HSC-I.fits").write_bytes((folder / "1_HSC-I.fits").read_bytes())
 
     dataset, messages = build(make_config(folder))

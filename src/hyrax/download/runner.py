@@ -1,0 +1,406 @@
+"""Fetch cutouts concurrently, with retries, checks, atomic writes and resumption.
+
+Each cutout file appears under its final name only after its bytes have been checked as a complete
+FITS file with the HDUs the service promises, written to a temporary name and renamed; so a file
+with a final name is always complete, and a killed download loses at most the requests in flight.
+A rerun skips every file that is already complete without a request, and fetches again any that is
+truncated or corrupt (for example, copied in by hand).
+
+Requests that fail on HTTP 5xx, 408, 429, a timeout, a dropped connection or a truncated answer are
+retried ``retries`` times, waiting ``retry_wait`` seconds and doubling the wait each time; only the
+cutouts that have not arrived are asked for again. HTTP 401 and 403 stop the download at once. A
+service that fails every request before delivering anything (a wrong URL, a server that is down)
+stops it too, with the reason, instead of failing millions of cutouts one by one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import tarfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hyrax.datasets._fits_reading import ImageReadError, hdu_shapes
+from hyrax.datasets.cutout_folder import JOURNAL_NAME, cutout_filename
+from hyrax.download.manifest import Journal, write_manifest
+from hyrax.download.services.base import (
+    CredentialsRejectedError,
+    CutoutRequest,
+    CutoutService,
+    DownloadError,
+    NoDataError,
+    RequestRejectedError,
+)
+
+logger = logging.getLogger(__name__)
+
+_MAX_WAIT = 300.0
+_REPORT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class DownloadSettings:
+    """How to download, read from ``[download]`` by the verb.
+
+    Attributes
+    ----------
+    folder : Path
+        Where the cutouts and ``manifest.fits`` go.
+    filters : tuple of str
+        One file per object and filter.
+    timeout : float
+        Seconds to wait for a connection, and between bytes of an answer.
+    retries : int
+        Extra attempts for a request that failed in a way that may pass.
+    retry_wait : float
+        Seconds before the first retry; doubled for each further one.
+    concurrent_requests : int
+        Requests in flight at once.
+    """
+
+    folder: Path
+    filters: tuple[str, ...]
+    timeout: float = 60.0
+    retries: int = 3
+    retry_wait: float = 2.0
+    concurrent_requests: int = 4
+
+
+@dataclass
+class DownloadSummary:
+    """What a download did.
+
+    Attributes
+    ----------
+    total : int
+        Cutouts asked for: objects times filters.
+    fetched, skipped, refetched, no_data, failed : int
+        Cutouts written by this run; already complete on disk; on disk but incomplete or corrupt, so
+        fetched again (these are counted in ``fetched`` too); without data at the service; failed
+        after every retry.
+    seconds : float
+        Wall time.
+    failures : list of (str, str, str)
+        ``(object_id, filter, reason)`` of each failed cutout.
+    """
+
+    total: int = 0
+    fetched: int = 0
+    skipped: int = 0
+    refetched: int = 0
+    no_data: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    folder: Path | None = None
+
+    @property
+    def rate(self) -> float:
+        """Cutouts written per second."""
+        return self.fetched / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        """One line of statistics."""
+        return (
+            f"{self.fetched} cutouts fetched in {self.seconds:.1f} s ({self.rate:.1f}/s), {self.skipped} "
+            f"already on disk, {self.refetched} re-fetched as incomplete, {self.no_data} without data, "
+            f"{self.failed} failed, of {self.total}"
+        )
+
+
+class _Progress:
+    """Thread-safe counters, a tqdm bar when a terminal shows it, and a log line every 30 s."""
+
+    def __init__(self, summary: DownloadSummary):
+        from tqdm.auto import tqdm
+
+        self.summary = summary
+        self.lock = threading.Lock()
+        self.started = time.perf_counter()
+        self.last_report = self.started
+        self.bar = tqdm(total=summary.total, desc="download", unit="cutout", disable=None, smoothing=0.1)
+
+    def add(self, kind: str, count: int = 1, advance: bool = True) -> None:
+        with self.lock:
+            setattr(self.summary, kind, getattr(self.summary, kind) + count)
+            if advance:
+                self.bar.update(count)
+            if self.summary.failed:
+                self.bar.set_postfix(failed=self.summary.failed, refresh=False)
+            now = time.perf_counter()
+            if self.bar.disable and now - self.last_report >= _REPORT_SECONDS:
+                self.last_report = now
+                logger.info("download: %s", self.status_line(now))
+
+    def status_line(self, now: float) -> str:
+        summary = self.summary
+        done = summary.fetched + summary.skipped + summary.no_data + summary.failed
+        rate = summary.fetched / max(now - self.started, 1e-9)
+        left = summary.total - done
+        eta = f"{left / rate / 60:.1f} min" if rate > 0 else "unknown"
+        return f"{done}/{summary.total} cutouts, {rate:.1f}/s, {summary.failed} failed, ETA {eta}"
+
+    def close(self) -> None:
+        self.summary.seconds = time.perf_counter() - self.started
+        self.bar.close()
+
+
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    import requests
+    import urllib3
+
+    return (requests.RequestException, urllib3.exceptions.HTTPError, tarfile.TarError, OSError, EOFError)
+
+
+def _describe_error(error: BaseException) -> str:
+    import requests
+
+    if isinstance(error, requests.Timeout):
+        kind = "no answer within the timeout"
+    elif isinstance(error, requests.ConnectionError):
+        kind = "the connection failed"
+    elif isinstance(error, requests.HTTPError) and error.response is not None:
+        kind = f"HTTP {error.response.status_code}"
+    else:
+        kind = "the answer broke off"
+    text = " ".join(str(error).split())[:160]
+    return f"{kind} ({type(error).__name__}: {text})"
+
+
+class Downloader:
+    """Fetches the cutouts of a catalog from one service into one folder.
+
+    Parameters
+    ----------
+    service : CutoutService
+        Where the cutouts come from.
+    settings : DownloadSettings
+        Folder, filters, timeouts, retries and concurrency.
+    """
+
+    def __init__(self, service: CutoutService, settings: DownloadSettings):
+        self.service = service
+        self.settings = settings
+        self._stop = threading.Event()
+        self._local = threading.local()
+        self._outcomes: dict[tuple[str, str], tuple[str, float]] = {}
+        self._outcome_lock = threading.Lock()
+
+    def run(self, ids: Sequence[str], ras: Any, decs: Any) -> DownloadSummary:
+        """Download every object in every filter; write ``manifest.fits`` however the run ends.
+
+        Parameters
+        ----------
+        ids : sequence of str
+            Unique object ids.
+        ras, decs : array-like
+            Positions in degrees, aligned with ``ids``.
+
+        Returns
+        -------
+        DownloadSummary
+            Counts, rate and failures.
+
+        Raises
+        ------
+        DownloadError
+            When the credentials are refused, or the service fails before delivering anything.
+        """
+        folder = self.settings.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        summary = DownloadSummary(total=len(ids) * len(self.settings.filters), folder=folder)
+        if (folder / JOURNAL_NAME).exists():
+            _remove_partial_files(folder)
+        journal = Journal(folder)
+        progress = _Progress(summary)
+        finished = False
+        try:
+            self._fetch_all(self._batches(ids, ras, decs, progress), journal, progress)
+            finished = True
+        finally:
+            self._stop.set()
+            progress.close()
+            with self._outcome_lock:
+                outcomes = dict(self._outcomes)
+            write_manifest(folder, ids, ras, decs, self.settings.filters, outcomes)
+            journal.close(remove=True)
+            if not finished:
+                logger.warning("download stopped: %s. Run it again to resume.", summary.line())
+        return summary
+
+    def _batches(self, ids: Sequence[str], ras: Any, decs: Any, progress: _Progress) -> Iterator[list]:
+        """Batches of the cutouts not yet complete on disk, in catalog order."""
+        batch: list[CutoutRequest] = []
+        folder = self.settings.folder
+        for object_id, ra, dec in zip(ids, ras, decs, strict=True):
+            for filter_name in self.settings.filters:
+                filename = cutout_filename(object_id, filter_name)
+                problem = self._existing_problem(folder / filename)
+                if problem is None:
+                    progress.add("skipped")
+                    continue
+                if problem != "missing":
+                    logger.info("Fetching %s again: %s", filename, problem)
+                    progress.add("refetched", advance=False)
+                batch.append(CutoutRequest(object_id, float(ra), float(dec), filter_name, filename))
+                if len(batch) >= self.service.batch_size:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+
+    def _existing_problem(self, path: Path) -> str | None:
+        """``"missing"``, what is wrong with the file, or None when it is complete."""
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return "missing"
+        return self._content_problem(data)
+
+    def _content_problem(self, data: bytes) -> str | None:
+        try:
+            return self.service.check(hdu_shapes(data))
+        except ImageReadError as error:
+            return str(error)
+
+    def _fetch_all(self, batches: Iterator[list], journal: Journal, progress: _Progress) -> None:
+        workers = self.settings.concurrent_requests
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hyrax-download")
+        pending: set[Future] = set()
+        try:
+            for batch in batches:
+                while len(pending) >= 2 * workers:
+                    pending = self._collect(pending, progress)
+                pending.add(pool.submit(self._fetch_batch, batch, journal, progress))
+            while pending:
+                pending = self._collect(pending, progress)
+        finally:
+            self._stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _collect(self, pending: set[Future], progress: _Progress) -> set[Future]:
+        """Wait for one batch to finish; raise if it ended the download."""
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            failure = future.result()
+            if failure and not (progress.summary.fetched or progress.summary.no_data):
+                raise DownloadError(
+                    f"{self.service.describe()} delivered nothing: the first request failed after "
+                    f"{self.settings.retries} retries: {failure}. Check download.service, the service's url "
+                    "(download.<service>.url) and the network."
+                )
+        return pending
+
+    def _session(self) -> Any:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            import requests
+
+            session = requests.Session()
+            session.auth = self.service.credentials
+            session.headers["User-Agent"] = "hyrax-download"
+            self._local.session = session
+        return session
+
+    def _fetch_batch(self, batch: list[CutoutRequest], journal: Journal, progress: _Progress) -> str | None:
+        """Fetch one batch with retries; return why some of it failed, or None."""
+        remaining = list(batch)
+        reason = ""
+        for attempt in range(self.settings.retries + 1):
+            if self._stop.is_set():
+                return None
+            if attempt:
+                wait_seconds = min(self.settings.retry_wait * 2 ** (attempt - 1), _MAX_WAIT)
+                if self._stop.wait(wait_seconds * random.uniform(1.0, 1.25)):
+                    return None
+            try:
+                remaining, reason = self._attempt(remaining, journal, progress)
+            except RequestRejectedError as error:
+                remaining, reason = [r for r in remaining if not self._is_done(r)], str(error)
+                break
+            if not remaining:
+                return None
+        for request in remaining:
+            self._finish(request, "failed", journal, progress, reason)
+        return reason or None
+
+    def _is_done(self, request: CutoutRequest) -> bool:
+        return (self.settings.folder / request.filename).is_file()
+
+    def _attempt(self, batch: list[CutoutRequest], journal: Journal, progress: _Progress) -> tuple[list, str]:
+        """One request for ``batch``; return the cutouts to ask for again and why.
+
+        Raises
+        ------
+        RequestRejectedError
+            When the service refused the request: asking again would not help.
+        DownloadError
+            When it refused the credentials.
+        """
+        arrived: set[CutoutRequest] = set()
+        problems: dict[CutoutRequest, str] = {}
+        try:
+            for request, content in self.service.fetch(self._session(), batch, self.settings.timeout):
+                problem = self._content_problem(content)
+                if problem:
+                    problems[request] = f"the file it sent is not usable: {problem}"
+                    continue
+                self._write(request, content)
+                arrived.add(request)
+                problems.pop(request, None)
+                self._finish(request, "ok", journal, progress)
+        except CredentialsRejectedError as error:
+            self._stop.set()
+            raise DownloadError(str(error)) from None
+        except NoDataError:
+            problems.clear()
+        except _transient_errors() as error:
+            missing = [request for request in batch if request not in arrived]
+            return missing, _describe_error(error)
+        for request in batch:
+            if request not in arrived and request not in problems:
+                self._finish(request, "no data", journal, progress)
+        again = [request for request in batch if request in problems]
+        return again, next(iter(problems.values()), "")
+
+    def _write(self, request: CutoutRequest, content: bytes) -> None:
+        path = self.settings.folder / request.filename
+        temporary = path.with_name(f".{request.filename}.{threading.get_ident()}.part")
+        with open(temporary, "wb") as stream:
+            stream.write(content)
+        os.replace(temporary, path)
+
+    def _finish(
+        self, request: CutoutRequest, status: str, journal: Journal, progress: _Progress, reason: str = ""
+    ) -> None:
+        journal.record(request, status)
+        if status == "ok":
+            progress.add("fetched")
+            return
+        with self._outcome_lock:
+            self._outcomes[(request.object_id, request.filter)] = (status, time.time())
+        if status == "failed":
+            with progress.lock:
+                progress.summary.failures.append((request.object_id, request.filter, reason))
+            progress.add("failed")
+        else:
+            progress.add("no_data")
+
+
+def _remove_partial_files(folder: Path) -> None:
+    """Delete the temporary files of a download that was killed while writing (its journal remains)."""
+    removed = 0
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") and entry.name.endswith(".part"):
+                os.unlink(entry.path)
+                removed += 1
+    if removed:
+        logger.info("Removed %d partial file(s) left by a download that was stopped", removed)
