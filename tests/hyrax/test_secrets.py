@@ -42,6 +42,8 @@ def _config(root: Path) -> Path:
 
     [download]
     password = "{SECRETS["declared secret key"]}"
+
+    [download.hsc_das]
     url = "https://{SECRETS["user name in a URL"]}:{SECRETS["password in a URL"]}@cutouts.example/das"
 
     [optimizer]

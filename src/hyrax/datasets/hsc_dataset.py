@@ -49,6 +49,11 @@ class HSCDataSet(FitsImageDataSet):
         The whole configuration; this class reads ``[data_set]`` and ``[data_set.HSCDataSet]``, and
         ``general.data_dir`` when ``data_set.HSCDataSet.data_dir`` is false.
 
+    Attributes
+    ----------
+    folder : Path
+        The cutout folder read: ``data_dir``, or the newest download's folder, or ``general.data_dir``.
+
     Examples
     --------
     >>> from hyrax.config import load_config  # doctest: +SKIP
@@ -62,7 +67,7 @@ class HSCDataSet(FitsImageDataSet):
     config_table = "HSCDataSet"
 
     def _read_objects(self, table: Mapping) -> ObjectFiles:
-        directory = self._folder(table)
+        directory = self.folder = self._folder(table)
         if not directory.is_dir():
             raise DataError(
                 f"HSCDataSet: the cutout folder {directory} does not exist. Run `hyrax download`, or set "

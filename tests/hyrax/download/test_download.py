@@ -251,13 +251,20 @@ def test_the_next_train_finds_the_downloaded_folder_by_itself(cutouts, work_dir,
     h.download()
     h = Hyrax()
     h.config["data_set"]["name"] = "HSCDataSet"
-    h.config["data_set"]["HSCDataSet"]["scaling"] = "none"
     dataset = h.prepare()
     assert sorted(dataset.ids()) == sorted(r[0] for r in rows)
     assert dataset.filters == ("HSC-G", "HSC-I") and tuple(dataset[0]["data"].shape) == (2, 18, 18)
-    assert np.allclose(
-        dataset.metadata(range(len(dataset)), ["ra"])["ra"],
-        [dict((r[0], r[1]) for r in rows)[i] for i in dataset.ids()],
-    )
+    positions = {object_id: ra for object_id, ra, _ in rows}
+    ras = dataset.metadata(range(len(dataset)), ["ra"])["ra"]
+    assert np.allclose(ras, [positions[object_id] for object_id in dataset.ids()])
     printed = capsys.readouterr().out
     assert "HSCDataSet: 10 objects" in printed and "filters: HSC-G, HSC-I" in printed
+    h.config["train"]["epochs"] = 1
+    h.config["data_set"]["train_size"], h.config["data_set"]["validate_size"] = 0.8, 0.2
+    h.config["data_set"]["test_size"] = False
+    h.train()
+    trained = next((work_dir / "results").glob("*-train-*"))
+    assert len(np.load(trained / "splits.npz")["train"]) == 8
+    h.infer()
+    inferred = next((work_dir / "results").glob("*-infer-*"))
+    assert str(work_dir / "elsewhere") in (inferred / "dataset_config.toml").read_text()
