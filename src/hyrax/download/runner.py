@@ -23,13 +23,14 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hyrax.datasets._fits_reading import ImageReadError, hdu_shapes
 from hyrax.datasets.cutout_folder import JOURNAL_NAME, cutout_filename
 from hyrax.download.manifest import Journal, write_manifest
+from hyrax.download.progress import DownloadSummary, Progress
 from hyrax.download.services.base import (
     CredentialsRejectedError,
     CutoutRequest,
@@ -42,7 +43,6 @@ from hyrax.download.services.base import (
 logger = logging.getLogger(__name__)
 
 _MAX_WAIT = 300.0
-_REPORT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -71,85 +71,6 @@ class DownloadSettings:
     retries: int = 3
     retry_wait: float = 2.0
     concurrent_requests: int = 4
-
-
-@dataclass
-class DownloadSummary:
-    """What a download did.
-
-    Attributes
-    ----------
-    total : int
-        Cutouts asked for: objects times filters.
-    fetched, skipped, refetched, no_data, failed : int
-        Cutouts written by this run; already complete on disk; on disk but incomplete or corrupt, so
-        fetched again (these are counted in ``fetched`` too); without data at the service; failed
-        after every retry.
-    seconds : float
-        Wall time.
-    failures : list of (str, str, str)
-        ``(object_id, filter, reason)`` of each failed cutout.
-    """
-
-    total: int = 0
-    fetched: int = 0
-    skipped: int = 0
-    refetched: int = 0
-    no_data: int = 0
-    failed: int = 0
-    seconds: float = 0.0
-    failures: list[tuple[str, str, str]] = field(default_factory=list)
-    folder: Path | None = None
-
-    @property
-    def rate(self) -> float:
-        """Cutouts written per second."""
-        return self.fetched / self.seconds if self.seconds > 0 else 0.0
-
-    def line(self) -> str:
-        """One line of statistics."""
-        return (
-            f"{self.fetched} cutouts fetched in {self.seconds:.1f} s ({self.rate:.1f}/s), {self.skipped} "
-            f"already on disk, {self.refetched} re-fetched as incomplete, {self.no_data} without data, "
-            f"{self.failed} failed, of {self.total}"
-        )
-
-
-class _Progress:
-    """Thread-safe counters, a tqdm bar when a terminal shows it, and a log line every 30 s."""
-
-    def __init__(self, summary: DownloadSummary):
-        from tqdm.auto import tqdm
-
-        self.summary = summary
-        self.lock = threading.Lock()
-        self.started = time.perf_counter()
-        self.last_report = self.started
-        self.bar = tqdm(total=summary.total, desc="download", unit="cutout", disable=None, smoothing=0.1)
-
-    def add(self, kind: str, count: int = 1, advance: bool = True) -> None:
-        with self.lock:
-            setattr(self.summary, kind, getattr(self.summary, kind) + count)
-            if advance:
-                self.bar.update(count)
-            if self.summary.failed:
-                self.bar.set_postfix(failed=self.summary.failed, refresh=False)
-            now = time.perf_counter()
-            if self.bar.disable and now - self.last_report >= _REPORT_SECONDS:
-                self.last_report = now
-                logger.info("download: %s", self.status_line(now))
-
-    def status_line(self, now: float) -> str:
-        summary = self.summary
-        done = summary.fetched + summary.skipped + summary.no_data + summary.failed
-        rate = summary.fetched / max(now - self.started, 1e-9)
-        left = summary.total - done
-        eta = f"{left / rate / 60:.1f} min" if rate > 0 else "unknown"
-        return f"{done}/{summary.total} cutouts, {rate:.1f}/s, {summary.failed} failed, ETA {eta}"
-
-    def close(self) -> None:
-        self.summary.seconds = time.perf_counter() - self.started
-        self.bar.close()
 
 
 def _transient_errors() -> tuple[type[BaseException], ...]:
@@ -219,7 +140,7 @@ class Downloader:
         if (folder / JOURNAL_NAME).exists():
             _remove_partial_files(folder)
         journal = Journal(folder)
-        progress = _Progress(summary)
+        progress = Progress(summary)
         finished = False
         try:
             self._fetch_all(self._batches(ids, ras, decs, progress), journal, progress)
@@ -235,7 +156,7 @@ class Downloader:
                 logger.warning("download stopped: %s. Run it again to resume.", summary.line())
         return summary
 
-    def _batches(self, ids: Sequence[str], ras: Any, decs: Any, progress: _Progress) -> Iterator[list]:
+    def _batches(self, ids: Sequence[str], ras: Any, decs: Any, progress: Progress) -> Iterator[list]:
         """Batches of the cutouts not yet complete on disk, in catalog order."""
         batch: list[CutoutRequest] = []
         folder = self.settings.folder
@@ -270,7 +191,7 @@ class Downloader:
         except ImageReadError as error:
             return str(error)
 
-    def _fetch_all(self, batches: Iterator[list], journal: Journal, progress: _Progress) -> None:
+    def _fetch_all(self, batches: Iterator[list], journal: Journal, progress: Progress) -> None:
         workers = self.settings.concurrent_requests
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hyrax-download")
         pending: set[Future] = set()
@@ -285,7 +206,7 @@ class Downloader:
             self._stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _collect(self, pending: set[Future], progress: _Progress) -> set[Future]:
+    def _collect(self, pending: set[Future], progress: Progress) -> set[Future]:
         """Wait for one batch to finish; raise if it ended the download."""
         done, pending = wait(pending, return_when=FIRST_COMPLETED)
         for future in done:
@@ -309,7 +230,7 @@ class Downloader:
             self._local.session = session
         return session
 
-    def _fetch_batch(self, batch: list[CutoutRequest], journal: Journal, progress: _Progress) -> str | None:
+    def _fetch_batch(self, batch: list[CutoutRequest], journal: Journal, progress: Progress) -> str | None:
         """Fetch one batch with retries; return why some of it failed, or None."""
         remaining = list(batch)
         reason = ""
@@ -334,7 +255,7 @@ class Downloader:
     def _is_done(self, request: CutoutRequest) -> bool:
         return (self.settings.folder / request.filename).is_file()
 
-    def _attempt(self, batch: list[CutoutRequest], journal: Journal, progress: _Progress) -> tuple[list, str]:
+    def _attempt(self, batch: list[CutoutRequest], journal: Journal, progress: Progress) -> tuple[list, str]:
         """One request for ``batch``; return the cutouts to ask for again and why.
 
         Raises
@@ -378,7 +299,7 @@ class Downloader:
         os.replace(temporary, path)
 
     def _finish(
-        self, request: CutoutRequest, status: str, journal: Journal, progress: _Progress, reason: str = ""
+        self, request: CutoutRequest, status: str, journal: Journal, progress: Progress, reason: str = ""
     ) -> None:
         journal.record(request, status)
         if status == "ok":
