@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import math
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -237,13 +238,15 @@ def fill_nonfinite(image: np.ndarray, mode: str, quantile: float) -> None:
     image[~finite] = fill
 
 
-def hdu_shapes(data: bytes) -> list[tuple[int, ...]]:
-    """Return the data shape of every HDU of a FITS file held in memory, checking that it is complete.
+def hdu_shapes(source: bytes | str | os.PathLike) -> list[tuple[int, ...]]:
+    """Return the data shape of every HDU of a FITS file, checking that the file is complete.
+
+    Only the headers are read, so checking a large file costs no more than a small one.
 
     Parameters
     ----------
-    data : bytes
-        The whole file.
+    source : bytes or path
+        The whole file in memory, or its path.
 
     Returns
     -------
@@ -253,26 +256,33 @@ def hdu_shapes(data: bytes) -> list[tuple[int, ...]]:
     Raises
     ------
     ImageReadError
-        When the bytes are not FITS, or end before the data their headers announce.
+        When the file is missing, not FITS, or ends before the data its headers announce.
     """
-    if not data.startswith(b"SIMPLE  = "):
-        if data.startswith(_COMPRESSED):
-            return _astropy_hdu_shapes(data)
+    if isinstance(source, (bytes, bytearray)):
+        return _walk_hdus(bytes(source), io.BytesIO(source), len(source), lambda: bytes(source))
+    with _open(os.fspath(source)) as stream:
+        size = os.fstat(stream.fileno()).st_size
+        return _walk_hdus(stream.read(_HEADER_CHUNK), stream, size, lambda: Path(source).read_bytes())
+
+
+def _walk_hdus(head: bytes, stream, size: int, whole) -> list[tuple[int, ...]]:
+    if not head.startswith(b"SIMPLE  = "):
+        if head.startswith(_COMPRESSED):
+            return _astropy_hdu_shapes(whole())
         raise ImageReadError("it is not a FITS file (it does not start with a SIMPLE card)")
-    stream = io.BytesIO(data)
     shapes = []
     position = 0
-    while position < len(data):
-        if shapes and not data[position:].strip(b"\0 "):
-            break
-        cards, position = _header(data, stream, position)
+    while position < size:
+        if shapes and not _block(head, stream, position).startswith(b"XTENSION"):
+            break  # bytes after the last HDU (padding) are not an HDU
+        cards, position = _header(head, stream, position)
         bitpix, shape, padded = _layout(cards)
         count = math.prod(shape) if shape else 0
-        size = abs(bitpix) // 8 * _int(cards, b"GCOUNT", 1) * (_int(cards, b"PCOUNT", 0) + count)
-        if position + size > len(data):
+        data_size = abs(bitpix) // 8 * _int(cards, b"GCOUNT", 1) * (_int(cards, b"PCOUNT", 0) + count)
+        if position + data_size > size:
             raise ImageReadError(
-                f"it ends inside the data of HDU {len(shapes)} ({len(data)} bytes, at least "
-                f"{position + size} announced): a truncated transfer"
+                f"it ends inside the data of HDU {len(shapes)} ({size} bytes, at least "
+                f"{position + data_size} announced): a truncated transfer"
             )
         shapes.append(shape if count else ())
         position += padded

@@ -178,14 +178,12 @@ class Downloader:
             yield batch
 
     def _existing_problem(self, path: Path) -> str | None:
-        """``"missing"``, what is wrong with the file, or None when it is complete."""
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
+        """``"missing"``, what is wrong with the file (from its headers and size), or None if complete."""
+        if not path.exists():
             return "missing"
-        return self._content_problem(data)
+        return self._content_problem(path)
 
-    def _content_problem(self, data: bytes) -> str | None:
+    def _content_problem(self, data: bytes | Path) -> str | None:
         try:
             return self.service.check(hdu_shapes(data))
         except ImageReadError as error:
