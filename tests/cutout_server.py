@@ -696,6 +696,9 @@ class _CutoutHTTPServer(ThreadingHTTPServer):
 
 class _CutoutRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle's algorithm the body would wait ~40 ms for the
+    # client's delayed ACK on every answer. Real services' web servers set TCP_NODELAY too.
+    disable_nagle_algorithm = True
     server_version = "CutoutServer/1.0"
     server: _CutoutHTTPServer
 

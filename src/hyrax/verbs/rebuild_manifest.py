@@ -28,7 +28,7 @@ class RebuildManifest(Verb):
         Path
             The manifest written.
         """
-        from hyrax.datasets.hsc_dataset import rebuild_manifest
+        from hyrax.datasets.cutout_folder import rebuild_manifest
 
         folder = (
             directory
