@@ -30,6 +30,83 @@ from hyrax.inference.results_format import (
 
 # Rows of the sorted runs held in memory at once while merging them into the index.
 _MERGE_ROWS = 2**16
+# Written by a process's writer in part mode, beside its batch files and sorted runs.
+PART_NAME = "part.json"
+
+
+def run_path(directory: Path, number: int) -> Path:
+    """The sorted run of ids of batch file ``number``."""
+    return directory / f".run_{number}.npy"
+
+
+def _write_json_atomically(path: Path, value: Any) -> None:
+    import json
+
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(value))
+    os.replace(temporary, path)
+
+
+def merge_parts(directory: str | os.PathLike, parts: Sequence[str | os.PathLike]) -> int:
+    """Join the shares that processes wrote in part mode into one run in ``directory``.
+
+    The batch files of ``parts[0]`` come first, then those of ``parts[1]``, and so on, renumbered
+    into ``directory``; their sorted runs are merged into one ``batch_index.npy`` in bounded memory,
+    as :meth:`ResultsWriter.close` does for one process. Shares split a dataset in order, so the
+    result lists the objects in the order one process would have written them.
+
+    Parameters
+    ----------
+    directory : path
+        The run's results directory.
+    parts : sequence of path
+        The part folders, in rank order; each is removed once merged.
+
+    Returns
+    -------
+    int
+        The number of rows.
+
+    Raises
+    ------
+    DataError
+        When a part is missing (its process did not finish), the parts disagree on the vector shape
+        or labelling, or an object id appears twice.
+    """
+    import json
+    import shutil
+
+    directory = Path(directory)
+    described = []
+    for part in map(Path, parts):
+        if not (part / PART_NAME).is_file():
+            raise DataError(
+                f"The share in {part} has no {PART_NAME}: its process did not finish, so the run in "
+                f"{directory} is incomplete. Run infer again."
+            )
+        described.append((part, json.loads((part / PART_NAME).read_text())))
+    kinds = {(tuple(d["vector_shape"]), d["labelled"]) for _, d in described if d["rows"]}
+    if len(kinds) > 1:
+        raise DataError(
+            f"The shares of {directory} disagree on the vector shape or labelling: {sorted(kinds)}."
+        )
+    runs, number = [], 0
+    for part, description in described:
+        for own in range(description["files"]):
+            os.replace(part / batch_file_name(own), directory / batch_file_name(number))
+            os.replace(run_path(part, own), run_path(directory, number))
+            runs.append(run_path(directory, number))
+            number += 1
+    total = sum(d["rows"] for _, d in described)
+    width = max((d["id_width"] for _, d in described), default=1)
+    try:
+        _merge_runs(runs, directory / INDEX_NAME, total, width)
+    finally:
+        for run in runs:
+            run.unlink(missing_ok=True)
+    for part, _ in described:
+        shutil.rmtree(part)
+    return total
 
 
 class ResultsWriter:
@@ -41,6 +118,9 @@ class ResultsWriter:
         An existing folder to write into.
     file_bytes : int
         About how many bytes of rows each batch file holds.
+    part : bool
+        Write one process's share of a run: :meth:`close` leaves the sorted runs and a ``part.json``
+        for :func:`merge_parts` instead of writing the index.
 
     Examples
     --------
@@ -57,8 +137,9 @@ class ResultsWriter:
     (3, [1, 2])
     """
 
-    def __init__(self, directory: str | os.PathLike, file_bytes: int = FILE_BYTES):
+    def __init__(self, directory: str | os.PathLike, file_bytes: int = FILE_BYTES, part: bool = False):
         self.directory = Path(directory)
+        self.part = part
         self.file_bytes = int(file_bytes)
         self.n_rows = 0
         self._chunks: list[np.ndarray] = []
@@ -140,7 +221,7 @@ class ResultsWriter:
         self._id_width = max(self._id_width, width)
 
     def _run_path(self, number: int) -> Path:
-        return self.directory / f".run_{number}.npy"
+        return run_path(self.directory, number)
 
     def close(self) -> int:
         """Write the buffered rows and ``batch_index.npy``; return the number of rows written.
@@ -153,6 +234,17 @@ class ResultsWriter:
         if self._closed:
             return self.n_rows
         self._flush()
+        if self.part:
+            description = {
+                "rows": self.n_rows,
+                "files": self._n_files,
+                "id_width": self._id_width,
+                "vector_shape": list(self._vector_shape) if self._vector_shape is not None else None,
+                "labelled": self._labelled,
+            }
+            _write_json_atomically(self.directory / PART_NAME, description)
+            self._closed = True
+            return self.n_rows
         runs = [self._run_path(number) for number in range(self._n_files)]
         try:
             _merge_runs(runs, self.directory / INDEX_NAME, self.n_rows, self._id_width)

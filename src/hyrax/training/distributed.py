@@ -16,9 +16,10 @@ norm statistics equal, so the processes stay identical, as with DDP.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ from hyrax.training.sampler import EpochSampler
 
 @dataclass(frozen=True)
 class Launch:
-    """How this invocation of ``hyrax train`` runs its processes.
+    """How this invocation of ``hyrax train`` (or ``infer``) runs its processes.
 
     Attributes
     ----------
@@ -49,12 +50,14 @@ class Launch:
     under_torchrun: bool
 
     @classmethod
-    def from_settings(cls, backend: str | bool, nproc_per_node: int, device: str) -> Launch:
-        """Decide from ``train.distributed_backend``, ``train.nproc_per_node`` and ``general.device``."""
+    def from_settings(
+        cls, backend: str | bool, nproc_per_node: int, device: str, verb: str = "train"
+    ) -> Launch:
+        """Decide from ``<verb>.distributed_backend``, ``<verb>.nproc_per_node`` and ``general.device``."""
         if isinstance(nproc_per_node, bool) or not isinstance(nproc_per_node, int) or nproc_per_node < 1:
             raise ConfigError(
-                f"The 'train.nproc_per_node' key must be an integer >= 1. Got {nproc_per_node!r} instead.",
-                key="train.nproc_per_node",
+                f"The '{verb}.nproc_per_node' key must be an integer >= 1. Got {nproc_per_node!r} instead.",
+                key=f"{verb}.nproc_per_node",
             )
         under_torchrun = int(os.environ.get("WORLD_SIZE", "1")) > 1
         if not under_torchrun and nproc_per_node == 1:
@@ -66,11 +69,18 @@ class Launch:
             backend = "nccl" if wants_gpu else "gloo"
         if backend not in idist.available_backends():
             raise ConfigError(
-                f"train.distributed_backend = {backend!r} is not available here; available: "
+                f"{verb}.distributed_backend = {backend!r} is not available here; available: "
                 f"{', '.join(idist.available_backends())}.",
-                key="train.distributed_backend",
+                key=f"{verb}.distributed_backend",
             )
         return cls(backend, 1 if under_torchrun else nproc_per_node, under_torchrun)
+
+    @property
+    def world_size(self) -> int:
+        """How many processes run in all: torchrun's WORLD_SIZE, or the processes spawned, or 1."""
+        if self.under_torchrun:
+            return int(os.environ["WORLD_SIZE"])
+        return self.nproc_per_node if self.backend is not None else 1
 
     @property
     def is_main(self) -> bool:
@@ -102,6 +112,41 @@ class Launch:
             master_port=free_port(),
         )
         return None
+
+
+def setup_process(general: Mapping, local_rank: int) -> torch.device:
+    """Prepare one process of a run: logging, its device, its CPU threads and the seeds.
+
+    Parameters
+    ----------
+    general : mapping
+        The ``[general]`` table (``log_level``, ``log_destination``, ``device``, ``seed``).
+    local_rank : int
+        The process's rank on its node, which picks its GPU.
+
+    Returns
+    -------
+    torch.device
+        The device this process computes on.
+    """
+    from hyrax.log import setup_logging
+    from hyrax.training.device import select_device
+    from hyrax.training.seeding import seed_everything
+
+    rank, world_size = idist.get_rank(), idist.get_world_size()
+    if rank > 0:
+        logging.getLogger("hyrax").setLevel(logging.WARNING)
+    elif world_size > 1:
+        # Spawned processes start without the parent's logging set-up.
+        setup_logging(general["log_level"], general["log_destination"])
+    device = select_device(general["device"], local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if world_size > 1 and device.type == "cpu":
+        # Processes sharing a node share its cores; more threads than cores only adds contention.
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // idist.get_nproc_per_node()))
+    seed_everything(int(general["seed"]))
+    return device
 
 
 def free_port() -> int:

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,17 +20,15 @@ from ignite.engine import Engine, Events
 from hyrax.datasets.loading import build_dataset, make_data_loader
 from hyrax.datasets.splits import SplitsNotFoundError, load_splits, save_splits, splits_from_config
 from hyrax.errors import ConfigError
-from hyrax.log import setup_logging
 from hyrax.models.base import HyraxModel
 from hyrax.models.factory import build_model, model_class
 from hyrax.training import distributed
 from hyrax.training.checkpoint import Checkpointer, load_checkpoint
-from hyrax.training.device import select_device
 from hyrax.training.engines import EpochMeans, create_evaluator, create_trainer
 from hyrax.training.interrupt import StopOnInterrupt
 from hyrax.training.reporting import attach_epoch_log, attach_progress_bar
 from hyrax.training.sampler import attach_sampler
-from hyrax.training.seeding import RNGState, seed_everything
+from hyrax.training.seeding import RNGState
 from hyrax.training.tracking import attach_tracking
 
 logger = logging.getLogger(__name__)
@@ -56,24 +53,6 @@ class TrainingJob:
     config: Mapping
     results_dir: Path | None
     resume_from: Path | None = None
-
-
-def _setup_process(config: Mapping, local_rank: int) -> torch.device:
-    rank, world_size = idist.get_rank(), idist.get_world_size()
-    general = config["general"]
-    if rank > 0:
-        logging.getLogger("hyrax").setLevel(logging.WARNING)
-    elif world_size > 1:
-        # Spawned processes start without the parent's logging set-up.
-        setup_logging(general["log_level"], general["log_destination"])
-    device = select_device(general["device"], local_rank)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    if world_size > 1 and device.type == "cpu":
-        # Processes sharing a node share its cores; more threads than cores only adds contention.
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // idist.get_nproc_per_node()))
-    seed_everything(int(general["seed"]))
-    return device
 
 
 def _splits(config: Mapping, n_objects: int, resume_from: Path | None) -> dict[str, np.ndarray]:
@@ -179,7 +158,7 @@ def train_process(local_rank: int, job: TrainingJob) -> HyraxModel:
     KeyboardInterrupt
         After Ctrl-C, once the latest checkpoint is written.
     """
-    return _train(job, _setup_process(job.config, local_rank))
+    return _train(job, distributed.setup_process(job.config["general"], local_rank))
 
 
 def _train(job: TrainingJob, device: torch.device) -> HyraxModel:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 from hyrax.verbs.base import Verb, hyrax_verb
@@ -29,14 +28,6 @@ def origin_overrides(dataset: Any) -> dict[str, Any]:
     return {}
 
 
-def loader_settings(config: Mapping) -> dict[str, Any]:
-    """The ``[data_loader]`` table with ``infer.batch_size`` applied."""
-    settings = dict(config["data_loader"])
-    if config["infer"]["batch_size"] is not False:
-        settings["batch_size"] = config["infer"]["batch_size"]
-    return settings
-
-
 @hyrax_verb("infer")
 class Infer(Verb):
     """Run a trained model over a dataset and save one output vector per object."""
@@ -58,49 +49,53 @@ class Infer(Verb):
         ``dataset_config.toml`` (to reach the original dataset's metadata) are written; the run is
         marked complete last, so an interrupted run is never read by a later verb.
 
+        With ``infer.nproc_per_node = N``, or under ``torchrun``, each process infers a contiguous
+        share of the objects and the shares are joined at the end into the same results one process
+        writes (see :mod:`hyrax.inference.shares`).
+
         Returns
         -------
-        InferenceDataSet
-            The results, memory-mapped.
+        InferenceDataSet or None
+            The results, memory-mapped; None in torchrun ranks other than 0, which write no results
+            directory of their own.
         """
         import json
         import time
-        from pathlib import Path
 
         from hyrax.datasets.inference_dataset import InferenceDataSet
-        from hyrax.datasets.loading import build_dataset, make_data_loader
         from hyrax.inference.results_format import INFER_INFO_NAME, write_dataset_config
-        from hyrax.inference.results_writer import ResultsWriter
-        from hyrax.inference.runner import infer_into
-        from hyrax.inference.trained_model import find_trained_weights, load_trained_model, split_indices
-        from hyrax.training.device import select_device
+        from hyrax.inference.results_writer import merge_parts
+        from hyrax.inference.shares import OVERRIDES_NAME, InferJob, infer_share, part_dir
+        from hyrax.training.distributed import Launch
 
         config = self.config
         settings = config["infer"]
-        trained = find_trained_weights(config, settings["model_weights_file"], "infer.model_weights_file")
-        dataset = build_dataset(config)
-        indices = split_indices(trained, settings["split"], len(dataset), "infer.split")
-        seed = int(config["general"]["seed"])
-        loader = make_data_loader(dataset, indices, loader_settings(config), shuffle=False, seed=seed)
-        device = select_device(config["general"]["device"])
-        model = load_trained_model(
-            config, dataset, trained.weights, indices=indices, collate_fn=loader.collate_fn, device=device
+        launch = Launch.from_settings(
+            settings["distributed_backend"], settings["nproc_per_node"], config["general"]["device"], "infer"
         )
+        if not launch.is_main:
+            launch.run(infer_share, InferJob(config, None))
+            return None
         with self.results_directory() as results_dir:
             started = time.perf_counter()
-            with ResultsWriter(results_dir) as writer:
-                count = infer_into(model, loader, writer, device=device)
-            write_dataset_config(results_dir, config, origin_overrides(dataset))
+            launch.run(infer_share, InferJob(config, results_dir))
+            count = merge_parts(
+                results_dir, [part_dir(results_dir, rank) for rank in range(launch.world_size)]
+            )
+            details = json.loads((results_dir / OVERRIDES_NAME).read_text(encoding="utf-8"))
+            (results_dir / OVERRIDES_NAME).unlink()
+            write_dataset_config(results_dir, config, details["overrides"])
             (results_dir / INFER_INFO_NAME).write_text(
-                json.dumps({"weights": str(Path(trained.weights).resolve()), "objects": count}),
+                json.dumps({"weights": details["weights"], "objects": count, "processes": launch.world_size}),
                 encoding="utf-8",
             )
             seconds = time.perf_counter() - started
             logger.info(
-                "Inferred %d objects in %.1f s (%.0f per second) into %s",
+                "Inferred %d objects in %.1f s (%.0f per second, %d process(es)) into %s",
                 count,
                 seconds,
                 count / max(seconds, 1e-9),
+                launch.world_size,
                 results_dir,
             )
         return InferenceDataSet.from_directory(results_dir, config)

@@ -1,0 +1,121 @@
+"""Inference in one or several processes: each infers a contiguous share of the objects.
+
+Every process (rank) of a run builds the dataset and the model, infers its share of the objects (the
+objects in order, cut into ``world_size`` contiguous pieces at batch boundaries, so no object is
+inferred twice or lost, and each rank runs exactly the batches one process would)
+and writes it with a :class:`~hyrax.inference.results_writer.ResultsWriter` in part mode into
+``<results_dir>/.rank_<r>/``. When every rank has finished (a barrier), the process that owns the
+results directory joins the shares with :func:`~hyrax.inference.results_writer.merge_parts`: the batch
+files in rank order and one sorted ``batch_index.npy``, exactly the objects and vectors one process
+would have written, in the same order. A rank that dies leaves no ``part.json``, so the merge refuses
+and the run stays incomplete, never chained to a later verb.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+OVERRIDES_NAME = "dataset_overrides.json"
+
+
+@dataclass
+class InferJob:
+    """What every process of an infer run needs; picklable, so spawned processes receive it.
+
+    Attributes
+    ----------
+    config : ConfigDict
+        The whole configuration.
+    results_dir : Path or None
+        The run's results directory; None in torchrun ranks other than 0, which receive it from rank 0.
+    """
+
+    config: Any
+    results_dir: Path | None
+
+
+def part_dir(results_dir: Path, rank: int) -> Path:
+    """The folder where rank ``rank`` writes its share."""
+    return Path(results_dir) / f".rank_{rank}"
+
+
+def share_bounds(n_objects: int, world_size: int, batch_size: int) -> list[slice]:
+    """Contiguous shares of ``n_objects``, one per rank, cut at multiples of ``batch_size``.
+
+    Cutting at batch boundaries gives every rank exactly the batches one process would make, so the
+    model sees the same batches and computes the same vectors.
+
+    Examples
+    --------
+    >>> share_bounds(50, 2, 6)
+    [slice(0, 30, None), slice(30, 50, None)]
+    """
+    batches = -(-n_objects // batch_size)
+    cuts = [min(n_objects, batch_size * (batches * rank // world_size)) for rank in range(world_size + 1)]
+    return [slice(cuts[rank], cuts[rank + 1]) for rank in range(world_size)]
+
+
+def loader_settings(config: Any) -> dict[str, Any]:
+    """The ``[data_loader]`` table with ``infer.batch_size`` applied."""
+    settings = dict(config["data_loader"])
+    if config["infer"]["batch_size"] is not False:
+        settings["batch_size"] = config["infer"]["batch_size"]
+    return settings
+
+
+def infer_share(local_rank: int, job: InferJob) -> int:
+    """Infer this process's share of the objects into its part folder; return how many it wrote.
+
+    Parameters
+    ----------
+    local_rank : int
+        The process's rank on its node (it picks the GPU).
+    job : InferJob
+        The configuration and results directory.
+    """
+    import ignite.distributed as idist
+
+    from hyrax.datasets.loading import build_dataset, make_data_loader
+    from hyrax.inference.results_writer import ResultsWriter
+    from hyrax.inference.runner import infer_into
+    from hyrax.inference.trained_model import find_trained_weights, load_trained_model, split_indices
+    from hyrax.training.distributed import setup_process
+    from hyrax.verbs.infer import origin_overrides
+
+    config = job.config
+    device = setup_process(config["general"], local_rank)
+    rank, world_size = idist.get_rank(), idist.get_world_size()
+    results_dir = job.results_dir
+    if world_size > 1:
+        results_dir = Path(idist.broadcast(str(results_dir) if rank == 0 else "", src=0, safe_mode=True))
+    settings = config["infer"]
+    trained = find_trained_weights(config, settings["model_weights_file"], "infer.model_weights_file")
+    dataset = build_dataset(config)
+    indices = split_indices(trained, settings["split"], len(dataset), "infer.split")
+    everything = np.arange(len(dataset)) if indices is None else np.asarray(indices)
+    loading = loader_settings(config)
+    share = everything[share_bounds(len(everything), world_size, int(loading["batch_size"]))[rank]]
+    seed = int(config["general"]["seed"])
+    loader = make_data_loader(dataset, share, loading, shuffle=False, seed=seed)
+    model = load_trained_model(
+        config, dataset, trained.weights, indices=everything, collate_fn=loader.collate_fn, device=device
+    )
+    folder = part_dir(results_dir, rank)
+    folder.mkdir(parents=True, exist_ok=True)
+    if rank == 0:
+        details = {"overrides": origin_overrides(dataset), "weights": str(Path(trained.weights).resolve())}
+        (Path(results_dir) / OVERRIDES_NAME).write_text(json.dumps(details), encoding="utf-8")
+    with ResultsWriter(folder, part=True) as writer:
+        count = infer_into(model, loader, writer, device=device, progress=None if rank == 0 else False)
+    if world_size > 1:
+        logger.debug("Rank %d of %d inferred %d objects", rank, world_size, count)
+        idist.barrier()
+    return count
