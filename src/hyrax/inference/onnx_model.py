@@ -117,6 +117,9 @@ class OnnxModel:
     device : str
         ``"auto"`` or ``"cuda[:N]"`` use onnxruntime's CUDA provider when it is installed, and the CPU
         otherwise; any other value (``"cpu"``, ``"mps"``) uses the CPU.
+    threads : int, optional
+        CPU threads for one batch; onnxruntime's default (one per core) when omitted. Processes
+        sharing a node pass their share of its cores.
 
     Attributes
     ----------
@@ -141,13 +144,16 @@ class OnnxModel:
         When onnxruntime is not installed.
     """
 
-    def __init__(self, path: str | os.PathLike, device: str = "auto"):
+    def __init__(self, path: str | os.PathLike, device: str = "auto", threads: int | None = None):
         require_onnx_packages("onnxruntime")
         import onnxruntime
 
         self.path = resolve_onnx_file(path)
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
         try:
-            self.session = onnxruntime.InferenceSession(str(self.path), providers=_providers(device))
+            self.session = onnxruntime.InferenceSession(str(self.path), options, providers=_providers(device))
         except Exception as error:
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise OnnxModelError(

@@ -82,6 +82,7 @@ def infer_share(local_rank: int, job: InferJob) -> int:
         The configuration and results directory.
     """
     import ignite.distributed as idist
+    import torch
 
     from hyrax.datasets.loading import build_dataset, make_data_loader
     from hyrax.inference.results_writer import ResultsWriter
@@ -97,21 +98,32 @@ def infer_share(local_rank: int, job: InferJob) -> int:
     if world_size > 1:
         results_dir = Path(idist.broadcast(str(results_dir) if rank == 0 else "", src=0, safe_mode=True))
     settings = config["infer"]
-    trained = find_trained_weights(config, settings["model_weights_file"], "infer.model_weights_file")
     dataset = build_dataset(config)
+    if settings["onnx_model"]:
+        model, trained, weights = _onnx_model(settings, config["general"]["device"])
+        device = torch.device("cpu")  # onnxruntime takes host arrays and picks its own device
+    else:
+        trained = find_trained_weights(config, settings["model_weights_file"], "infer.model_weights_file")
+        weights = str(Path(trained.weights).resolve())
     indices = split_indices(trained, settings["split"], len(dataset), "infer.split")
     everything = np.arange(len(dataset)) if indices is None else np.asarray(indices)
     loading = loader_settings(config)
     share = everything[share_bounds(len(everything), world_size, int(loading["batch_size"]))[rank]]
     seed = int(config["general"]["seed"])
     loader = make_data_loader(dataset, share, loading, shuffle=False, seed=seed)
-    model = load_trained_model(
-        config, dataset, trained.weights, indices=everything, collate_fn=loader.collate_fn, device=device
-    )
+    if settings["onnx_model"]:
+        if len(everything):
+            model.check_item_shape(tuple(dataset[int(everything[0])]["data"].shape))
+    else:
+        model = load_trained_model(
+            config, dataset, trained.weights, indices=everything, collate_fn=loader.collate_fn, device=device
+        )
     folder = part_dir(results_dir, rank)
     folder.mkdir(parents=True, exist_ok=True)
     if rank == 0:
-        details = {"overrides": origin_overrides(dataset), "weights": str(Path(trained.weights).resolve())}
+        details = {"overrides": origin_overrides(dataset), "weights": weights}
+        if settings["onnx_model"]:
+            details["onnx_model"] = str(model.path)
         (Path(results_dir) / OVERRIDES_NAME).write_text(json.dumps(details), encoding="utf-8")
     with ResultsWriter(folder, part=True) as writer:
         count = infer_into(model, loader, writer, device=device, progress=None if rank == 0 else False)
@@ -119,3 +131,29 @@ def infer_share(local_rank: int, job: InferJob) -> int:
         logger.debug("Rank %d of %d inferred %d objects", rank, world_size, count)
         idist.barrier()
     return count
+
+
+def _onnx_model(settings: Any, device: str) -> tuple[Any, Any, str]:
+    """The ONNX model of ``infer.onnx_model``, the train run its weights came from, and those weights.
+
+    The train run (recorded by ``hyrax export``) gives ``infer.split`` its saved splits.
+    """
+    import torch
+
+    from hyrax.errors import ConfigError
+    from hyrax.inference.onnx_model import OnnxModel, read_export_info
+    from hyrax.inference.trained_model import TrainedWeights
+
+    model = OnnxModel(settings["onnx_model"], device=device, threads=torch.get_num_threads())
+    info = read_export_info(model.path)
+    train_dir = Path(info["train_dir"]) if info.get("train_dir") else None
+    if settings["split"] is not False and train_dir is None:
+        raise ConfigError(
+            f"infer.split = {settings['split']!r} needs the splits of the train run the ONNX model came "
+            "from, "
+            f"but {model.path} has no export_info.json naming it. Set infer.split = false, or export the "
+            "model again with `hyrax export`.",
+            key="infer.split",
+        )
+    weights = str(info.get("weights") or model.path)
+    return model, TrainedWeights(Path(weights), train_dir), weights

@@ -85,10 +85,10 @@ class Infer(Verb):
             details = json.loads((results_dir / OVERRIDES_NAME).read_text(encoding="utf-8"))
             (results_dir / OVERRIDES_NAME).unlink()
             write_dataset_config(results_dir, config, details["overrides"])
-            (results_dir / INFER_INFO_NAME).write_text(
-                json.dumps({"weights": details["weights"], "objects": count, "processes": launch.world_size}),
-                encoding="utf-8",
-            )
+            record = {"weights": details["weights"], "objects": count, "processes": launch.world_size}
+            if "onnx_model" in details:
+                record["onnx_model"] = details["onnx_model"]
+            (results_dir / INFER_INFO_NAME).write_text(json.dumps(record), encoding="utf-8")
             seconds = time.perf_counter() - started
             logger.info(
                 "Inferred %d objects in %.1f s (%.0f per second, %d process(es)) into %s",

@@ -98,6 +98,21 @@ def test_export_matches_pytorch_on_the_hsc_sample_at_any_batch_size(work_dir, hs
     assert rows.ids == reference.ids
     np.testing.assert_allclose(np.concatenate(rows.vectors), np.concatenate(reference.vectors), atol=1e-5)
 
+    # The infer verb runs the export (infer.onnx_model) with no PyTorch model: same ids, same vectors.
+    from_torch = h.infer()
+    h.set_config("infer.onnx_model", str(path.parent))
+    h.set_config("infer.split", "train")
+    from_onnx = h.infer()
+    torch_rows = from_torch.reader.read(0, len(from_torch.reader))
+    onnx_rows = from_onnx.reader.read(0, len(from_onnx.reader))
+    train = np.load(info["train_dir"] + "/splits.npz")["train"]
+    assert sorted(onnx_rows["index"].tolist()) == sorted(train.tolist())
+    by_index = {int(i): v for i, v in zip(torch_rows["index"], torch_rows["tensor"], strict=True)}
+    expected = np.stack([by_index[int(i)] for i in onnx_rows["index"]])
+    np.testing.assert_allclose(onnx_rows["tensor"], expected, rtol=0, atol=1e-5)
+    recorded = json.loads((from_onnx.results_dir / "infer_info.json").read_text())
+    assert recorded["onnx_model"] == str(path) and recorded["weights"] == info["weights"]
+
 
 @pytest.fixture
 def exported(tmp_path):
