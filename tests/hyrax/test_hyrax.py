@@ -18,6 +18,10 @@ def test_verbs_are_methods_with_their_docs_and_signature(h):
     listing = method(quiet=True)
     assert "list" in listing["verbs"]
     assert "HyraxRandomDataset" in listing["datasets"]
+    assert set(listing["vector databases"]) == {"chromadb", "faiss"}
+    assert {"hsc_das", "legacy_survey"} <= set(listing["download services"]) and "knn" in listing[
+        "outlier methods"
+    ]
 
 
 def test_misspelled_verb_lists_the_verbs(h):

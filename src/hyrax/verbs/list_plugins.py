@@ -1,4 +1,4 @@
-"""The ``list`` verb: what verbs, models and datasets are available."""
+"""The ``list`` verb: what verbs, models, datasets and other plug-ins are available."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def _summary(obj: object) -> str:
 
 @hyrax_verb("list")
 class ListPlugins(Verb):
-    """List the registered verbs, models and datasets, one line each."""
+    """List the registered verbs, models, datasets, vector databases, outlier methods and services."""
 
     def run(self, quiet: bool = False) -> dict[str, dict[str, str]]:
         """Print and return the registered plug-ins.
@@ -26,18 +26,25 @@ class ListPlugins(Verb):
         Returns
         -------
         dict
-            ``{"verbs": {name: summary}, "models": {...}, "datasets": {...}}``.
+            ``{"verbs": {name: summary}, "models": {...}, "datasets": {...}, "vector databases": {...},
+            "outlier methods": {...}, "download services": {...}}``.
         """
-        from hyrax.registry import DATA_SET_REGISTRY, MODEL_REGISTRY, VERB_REGISTRY
+        from hyrax import registry
 
         listing = {
-            "verbs": {name: VERB_REGISTRY.get(name).description() for name in VERB_REGISTRY.names()},
-            "models": {name: _summary(MODEL_REGISTRY.get(name)) for name in MODEL_REGISTRY.names()},
-            "datasets": {name: _summary(DATA_SET_REGISTRY.get(name)) for name in DATA_SET_REGISTRY.names()},
+            "verbs": {name: registry.VERB_REGISTRY.get(name).description() for name in registry.VERB_REGISTRY}
         }
+        for kind, plugins in (
+            ("models", registry.MODEL_REGISTRY),
+            ("datasets", registry.DATA_SET_REGISTRY),
+            ("vector databases", registry.VECTOR_DB_REGISTRY),
+            ("outlier methods", registry.OUTLIER_REGISTRY),
+            ("download services", registry.DOWNLOAD_SERVICE_REGISTRY),
+        ):
+            listing[kind] = {name: _summary(plugins.get(name)) for name in plugins.names()}
         if not quiet:
             for kind, entries in listing.items():
-                print(f"{kind.capitalize()}:")
+                print(f"{kind[0].upper()}{kind[1:]}:")
                 width = max((len(name) for name in entries), default=0)
                 for name, summary in entries.items():
                     print(f"  {name:<{width}}  {summary}")
