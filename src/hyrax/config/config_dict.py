@@ -213,15 +213,6 @@ class ConfigDict(dict):
         lenient = functools.partial(bool, self._lenient())
         return (_restore, (self.to_dict(), self.spec, self.table_name, lenient))
 
-    def describe(self, key: str) -> str:
-        """The comment that documents ``key`` in the default configuration."""
-        spec = self.spec.keys.get(key)
-        if spec is None:
-            if key in self.spec.tables:
-                return self.spec.tables[key].description
-            raise self.unknown_key_error(key)
-        return spec.description
-
 
 def _restore(values: Mapping, spec: TableSpec, table_name: str, lenient: Callable[[], bool]) -> ConfigDict:
     """Rebuild a pickled :class:`ConfigDict` without checking again what was checked when it was set."""

@@ -25,7 +25,7 @@ from tomlkit.items import Table
 
 from hyrax.config.config_dict import ConfigDict
 from hyrax.config.redact import is_secret_key, redact_value
-from hyrax.config.schema import TableSpec, spec_from_document
+from hyrax.config.schema import TableSpec, spec_from_document, unwrap
 from hyrax.errors import ConfigError, ConfigParseError
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "hyrax_default_config.toml"
@@ -226,13 +226,9 @@ def _fill_document(target: Any, table: ConfigDict) -> None:
         if is_secret_key(table, key):
             continue
         value = redact_value(value)
-        if key in target and _plain(target[key]) == value:
+        if key in target and unwrap(target[key]) == value:
             continue
         target[key] = value
-
-
-def _plain(value: Any) -> Any:
-    return value.unwrap() if hasattr(value, "unwrap") else value
 
 
 def resolve_path(value: str, base_dir: Path) -> str:

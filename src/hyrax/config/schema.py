@@ -263,7 +263,7 @@ def _spec_from_container(container: Container | Table, header_comment: str) -> T
             if isinstance(value, dict):
                 spec.tables[name] = _spec_from_plain(value)
             else:
-                spec.keys[name] = key_spec(name, _unwrap(value), "")
+                spec.keys[name] = key_spec(name, unwrap(value), "")
     header_words, header_text = parse_tag(header_comment)
     if not header_comment and leading:
         header_words, header_text = parse_tag(leading[0])
@@ -272,7 +272,8 @@ def _spec_from_container(container: Container | Table, header_comment: str) -> T
     return spec
 
 
-def _unwrap(value: Any) -> Any:
+def unwrap(value: Any) -> Any:
+    """A tomlkit item as the plain Python value it holds; other values unchanged."""
     return value.unwrap() if hasattr(value, "unwrap") else value
 
 
@@ -282,5 +283,5 @@ def _spec_from_plain(values: dict) -> TableSpec:
         if isinstance(value, dict):
             spec.tables[name] = _spec_from_plain(value)
         else:
-            spec.keys[name] = key_spec(name, _unwrap(value), "")
+            spec.keys[name] = key_spec(name, unwrap(value), "")
     return spec

@@ -176,7 +176,3 @@ class HyraxDataset(Dataset):
                     f"{type(self).__name__} has no metadata field '{field}'.{did_you_mean(field, available)} "
                     f"Available fields: {', '.join(available) or 'none'}."
                 )
-
-    def sample_shape(self) -> tuple[int, ...]:
-        """Shape of one item's data, read from the first object."""
-        return tuple(self[0]["data"].shape)

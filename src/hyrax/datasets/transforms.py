@@ -187,9 +187,9 @@ NAMED_TRANSFORMS: dict[str, Transform] = {
     "arcsinh": np.arcsinh,
     "log": log_stretch,
     "normalize": normalize,
-    "crop_to": crop_or_pad,
 }
-"""The transforms ``data_set.transforms`` accepts by name; ``crop_to`` is bound to ``data_set.crop_to``."""
+"""Transforms ``data_set.transforms`` accepts by name, and ``"crop_to"`` (bound to ``data_set.crop_to``)."""
+_NAMES = (*NAMED_TRANSFORMS, "crop_to")
 
 
 def _crop_size(crop_to: Any) -> tuple[int, int]:
@@ -225,8 +225,8 @@ def _resolve(entry: Any, crop_to: Any) -> Transform:
         return NAMED_TRANSFORMS[entry]
     if "." not in entry:
         raise ConfigError(
-            f"Unknown transform '{entry}' in data_set.transforms.{did_you_mean(entry, NAMED_TRANSFORMS)} "
-            f"Valid names: {', '.join(NAMED_TRANSFORMS)}. The dotted import path of any callable also "
+            f"Unknown transform '{entry}' in data_set.transforms.{did_you_mean(entry, _NAMES)} "
+            f"Valid names: {', '.join(_NAMES)}. The dotted import path of any callable also "
             f'works, e.g. "mypackage.transforms.my_transform".',
             key="data_set.transforms",
         )

@@ -9,17 +9,9 @@ from typing import Any
 import torch
 
 from hyrax.inference.results_writer import ResultsWriter
+from hyrax.training.device import batch_mover
 
 logger = logging.getLogger(__name__)
-
-
-def _batch_mover(device: torch.device):
-    if device.type == "cpu":
-        # Data loaders yield CPU tensors already; walking the batch would only cost time.
-        return lambda batch: batch
-    from ignite.utils import convert_tensor
-
-    return lambda batch: convert_tensor(batch, device=device, non_blocking=True)
 
 
 def _check_batch(batch: Any) -> None:
@@ -68,7 +60,7 @@ def infer_into(
 
     from hyrax.models.base import ModelDataError
 
-    move = _batch_mover(device or torch.device("cpu"))
+    move = batch_mover(device or torch.device("cpu"), non_blocking=True)
     total = len(loader) if hasattr(loader, "__len__") else None
     # tqdm's disable=None hides the bar when the output is not a terminal (e.g. a log file).
     disable = None if progress is None else not progress

@@ -13,14 +13,8 @@ from typing import Any
 import ignite.distributed as idist
 import torch
 from ignite.engine import Engine, Events
-from ignite.utils import convert_tensor
 
-
-def _batch_mover(device: torch.device, non_blocking: bool):
-    if device.type == "cpu":
-        # Data loaders already yield CPU tensors; skipping the walk over the batch saves time per step.
-        return lambda batch: batch
-    return lambda batch: convert_tensor(batch, device=device, non_blocking=non_blocking)
+from hyrax.training.device import batch_mover
 
 
 def create_trainer(
@@ -45,7 +39,7 @@ def create_trainer(
         ``engine.state.output`` is the dict of floats the step returned. The model is put in
         training mode at the start of every epoch.
     """
-    move = _batch_mover(device, non_blocking)
+    move = batch_mover(device, non_blocking)
     autocast = amp and device.type == "cuda"
 
     def train_step(engine: Engine, batch: Any) -> Mapping[str, float]:
@@ -67,7 +61,7 @@ def create_evaluator(
     The means over the run of every value the step returns are in ``engine.state.metrics``
     (``metrics["loss"]`` is the validation loss), averaged across processes.
     """
-    move = _batch_mover(device, non_blocking)
+    move = batch_mover(device, non_blocking)
     autocast = amp and device.type == "cuda"
 
     def validate_step(engine: Engine, batch: Any) -> Mapping[str, float]:

@@ -205,13 +205,6 @@ class FunctionVerb(Verb):
         """The wrapped function, without its ``config`` parameter."""
         return _without_first_parameter(cls.function)
 
-    def run_cli(self, args: argparse.Namespace) -> Any:
-        """Call the function with the options that were given."""
-        names = self.run_signature().parameters
-        return self.run(
-            **{name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
-        )
-
     def run(self, **options: Any) -> Any:
         """Call the function with the configuration and ``options``."""
         return type(self).function(self.config, **options)
