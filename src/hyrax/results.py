@@ -17,16 +17,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from hyrax.errors import ResultsNotFoundError
+from hyrax.files import write_text_atomically
 
 RUN_INFO_NAME = ".hyrax_run.json"
 COMPLETE_MARKER_NAME = ".hyrax_complete"
 _DIR_PATTERN = re.compile(r"^(\d{8}-\d{6})-(?P<verb>[a-z0-9_]+)-(?P<uid>[0-9a-f]+)$")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
 
 
 def create_results_dir(results_root: str | os.PathLike, verb: str) -> Path:
@@ -56,13 +51,13 @@ def create_results_dir(results_root: str | os.PathLike, verb: str) -> Path:
         except FileExistsError:
             continue
     info = {"verb": verb, "started_ns": started, "pid": os.getpid()}
-    _write_atomically(directory / RUN_INFO_NAME, json.dumps(info))
+    write_text_atomically(directory / RUN_INFO_NAME, json.dumps(info))
     return directory
 
 
 def mark_complete(directory: str | os.PathLike) -> None:
     """Write the completion marker of ``directory``; call it last, after every result is written."""
-    _write_atomically(Path(directory) / COMPLETE_MARKER_NAME, json.dumps({"finished_ns": time.time_ns()}))
+    write_text_atomically(Path(directory) / COMPLETE_MARKER_NAME, json.dumps({"finished_ns": time.time_ns()}))
 
 
 def is_complete(directory: str | os.PathLike) -> bool:

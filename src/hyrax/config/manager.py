@@ -27,6 +27,7 @@ from hyrax.config.config_dict import ConfigDict
 from hyrax.config.redact import is_secret_key, redact_value
 from hyrax.config.schema import TableSpec, spec_from_document, unwrap
 from hyrax.errors import ConfigError, ConfigParseError
+from hyrax.files import write_text_atomically
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "hyrax_default_config.toml"
 PLUGIN_DEFAULT_CONFIG_NAME = "default_config.toml"
@@ -210,10 +211,7 @@ class ConfigManager:
         document = tomlkit.parse(preamble + self.defaults.as_string())
         _fill_document(document, self.config)
         path = Path(directory) / RUNTIME_CONFIG_NAME
-        temporary = path.with_suffix(".toml.tmp")
-        temporary.write_text(tomlkit.dumps(document), encoding="utf-8")
-        os.replace(temporary, path)
-        return path
+        return write_text_atomically(path, tomlkit.dumps(document))
 
 
 def _fill_document(target: Any, table: ConfigDict) -> None:

@@ -39,6 +39,7 @@ import numpy as np
 
 from hyrax.datasets.catalogs import column_values, read_catalog
 from hyrax.errors import DataError
+from hyrax.files import replacing
 
 logger = logging.getLogger(__name__)
 
@@ -266,9 +267,8 @@ def rebuild_manifest(directory: str | os.PathLike) -> Path:
         values = np.array([by_id.get(object_id, blank) for object_id in ids], dtype=dtype)
         table[name] = MaskedColumn(values, mask=[object_id not in by_id for object_id in ids])
     path = directory / MANIFEST_NAME
-    temporary = directory / f".{MANIFEST_NAME}.tmp"
-    table.write(temporary, format="fits", overwrite=True)
-    os.replace(temporary, path)
+    with replacing(path) as temporary:
+        table.write(temporary, format="fits", overwrite=True)
     return path
 
 
@@ -350,9 +350,8 @@ def write_manifest_in_chunks(
         + [(name, ">f8") for name in float_columns]
     )
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
     written = 0
-    with open(temporary, "wb") as stream:
+    with replacing(path) as temporary, open(temporary, "wb") as stream:
         stream.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
         stream.write(header.tostring().encode("ascii"))
         for chunk in chunks:
@@ -366,5 +365,4 @@ def write_manifest_in_chunks(
         if written != n_rows:
             raise ValueError(f"write_manifest_in_chunks was told {n_rows} rows but got {written}.")
         stream.write(b"\0" * (-(written * dtype.itemsize) % 2880))
-    os.replace(temporary, path)
     return path

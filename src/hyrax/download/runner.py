@@ -39,6 +39,7 @@ from hyrax.download.services.base import (
     NoDataError,
     RequestRejectedError,
 )
+from hyrax.files import replacing
 
 logger = logging.getLogger(__name__)
 
@@ -291,10 +292,8 @@ class Downloader:
 
     def _write(self, request: CutoutRequest, content: bytes) -> None:
         path = self.settings.folder / request.filename
-        temporary = path.with_name(f".{request.filename}.{threading.get_ident()}.part")
-        with open(temporary, "wb") as stream:
-            stream.write(content)
-        os.replace(temporary, path)
+        with replacing(path) as temporary:
+            temporary.write_bytes(content)
 
     def _finish(
         self, request: CutoutRequest, status: str, journal: Journal, progress: Progress, reason: str = ""
@@ -318,7 +317,7 @@ def _remove_partial_files(folder: Path) -> None:
     removed = 0
     with os.scandir(folder) as entries:
         for entry in entries:
-            if entry.name.startswith(".") and entry.name.endswith(".part"):
+            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
                 os.unlink(entry.path)
                 removed += 1
     if removed:

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from hyrax.config.redact import redacted_tables
+from hyrax.files import replacing, write_text_atomically
 
 FILE_BYTES = 4 * 2**20
 """Rows are buffered until they take about this many bytes, then written as one batch file."""
@@ -67,10 +68,8 @@ def index_dtype(width: int) -> np.dtype:
 
 def save_atomically(path: Path, array: np.ndarray) -> None:
     """``np.save`` to a temporary name beside ``path``, then rename: readers never see half a file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as file:
+    with replacing(path) as temporary, open(temporary, "wb") as file:
         np.save(file, array)
-    os.replace(temporary, path)
 
 
 def id_width(dtype: np.dtype) -> int:
@@ -114,7 +113,4 @@ def write_dataset_config(
         table[key] = value
     header = "# The configuration of the dataset these results were computed from.\n"
     path = Path(directory) / DATASET_CONFIG_NAME
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(header + tomlkit.dumps(tables), encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    return write_text_atomically(path, header + tomlkit.dumps(tables))

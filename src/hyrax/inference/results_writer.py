@@ -9,6 +9,7 @@ sorted runs block by block, so memory stays bounded however many objects there a
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from hyrax.errors import DataError
+from hyrax.files import replacing, write_text_atomically
 from hyrax.inference.results_format import (
     FILE_BYTES,
     INDEX_NAME,
@@ -37,14 +39,6 @@ PART_NAME = "part.json"
 def run_path(directory: Path, number: int) -> Path:
     """The sorted run of ids of batch file ``number``."""
     return directory / f".run_{number}.npy"
-
-
-def _write_json_atomically(path: Path, value: Any) -> None:
-    import json
-
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(value))
-    os.replace(temporary, path)
 
 
 def merge_parts(directory: str | os.PathLike, parts: Sequence[str | os.PathLike]) -> int:
@@ -73,7 +67,6 @@ def merge_parts(directory: str | os.PathLike, parts: Sequence[str | os.PathLike]
         When a part is missing (its process did not finish), the parts disagree on the vector shape
         or labelling, or an object id appears twice.
     """
-    import json
     import shutil
 
     directory = Path(directory)
@@ -242,7 +235,7 @@ class ResultsWriter:
                 "vector_shape": list(self._vector_shape) if self._vector_shape is not None else None,
                 "labelled": self._labelled,
             }
-            _write_json_atomically(self.directory / PART_NAME, description)
+            write_text_atomically(self.directory / PART_NAME, json.dumps(description))
             self._closed = True
             return self.n_rows
         runs = [self._run_path(number) for number in range(self._n_files)]
@@ -296,40 +289,35 @@ class _RunFile:
 def _merge_runs(runs: list[Path], path: Path, n_rows: int, width: int) -> None:
     """Merge the sorted runs into the sorted index at ``path``, a block of each run at a time."""
     dtype = index_dtype(width)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (n_rows,)}
-    try:
-        with contextlib.ExitStack() as stack:
-            files = [_RunFile(stack.enter_context(open(run, "rb"))) for run in runs]
-            block = max(256, _MERGE_ROWS // max(len(files), 1))
-            out = stack.enter_context(open(temporary, "wb"))
-            np.lib.format.write_array_header_1_0(out, header)
-            written, previous = 0, None
-            while written < n_rows:
-                for run in files:
-                    run.fill(block)
-                heads = [(number, run) for number, run in enumerate(files) if len(run.buffer)]
-                # Every id up to the smallest last id of the blocks in hand is in hand: sort and write those.
-                cutoff = min(run.buffer["id"][-1] for _, run in heads)
-                ids, batches, rows = [], [], []
-                for number, run in heads:
-                    take = int(np.searchsorted(run.buffer["id"], cutoff, side="right"))
-                    ids.append(run.buffer["id"][:take])
-                    batches.append(np.full(take, number, dtype=np.int64))
-                    rows.append(run.buffer["row"][:take])
-                    run.buffer = run.buffer[take:]
-                merged = np.concatenate(ids)
-                order = np.argsort(merged, kind="stable")
-                chunk = np.empty(len(merged), dtype=dtype)
-                chunk["id"] = merged[order]
-                chunk["batch"] = np.concatenate(batches)[order]
-                chunk["row"] = np.concatenate(rows)[order]
-                _check_unique(chunk["id"], previous, path.parent)
-                out.write(chunk.tobytes())
-                written, previous = written + len(chunk), chunk["id"][-1]
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with replacing(path) as temporary, contextlib.ExitStack() as stack:
+        files = [_RunFile(stack.enter_context(open(run, "rb"))) for run in runs]
+        block = max(256, _MERGE_ROWS // max(len(files), 1))
+        out = stack.enter_context(open(temporary, "wb"))
+        np.lib.format.write_array_header_1_0(out, header)
+        written, previous = 0, None
+        while written < n_rows:
+            for run in files:
+                run.fill(block)
+            heads = [(number, run) for number, run in enumerate(files) if len(run.buffer)]
+            # Every id up to the smallest last id of the blocks in hand is in hand: sort and write those.
+            cutoff = min(run.buffer["id"][-1] for _, run in heads)
+            ids, batches, rows = [], [], []
+            for number, run in heads:
+                take = int(np.searchsorted(run.buffer["id"], cutoff, side="right"))
+                ids.append(run.buffer["id"][:take])
+                batches.append(np.full(take, number, dtype=np.int64))
+                rows.append(run.buffer["row"][:take])
+                run.buffer = run.buffer[take:]
+            merged = np.concatenate(ids)
+            order = np.argsort(merged, kind="stable")
+            chunk = np.empty(len(merged), dtype=dtype)
+            chunk["id"] = merged[order]
+            chunk["batch"] = np.concatenate(batches)[order]
+            chunk["row"] = np.concatenate(rows)[order]
+            _check_unique(chunk["id"], previous, path.parent)
+            out.write(chunk.tobytes())
+            written, previous = written + len(chunk), chunk["id"][-1]
 
 
 def _check_unique(ids: np.ndarray, previous: str | None, directory: Path) -> None:

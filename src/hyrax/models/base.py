@@ -84,6 +84,7 @@ from typing import Any, ClassVar
 import torch
 
 from hyrax.errors import HyraxError
+from hyrax.files import replacing
 from hyrax.models.builders import build_criterion, build_optimizer, build_scheduler
 from hyrax.registry import MODEL_REGISTRY
 
@@ -260,9 +261,8 @@ class HyraxModel(torch.nn.Module):
         """Write the weights (the state dict) to ``path``, atomically; return the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        torch.save(self.state_dict(), temporary)
-        os.replace(temporary, path)
+        with replacing(path) as temporary:
+            torch.save(self.state_dict(), temporary)
         return path
 
     def load(self, path: str | os.PathLike) -> HyraxModel:

@@ -19,6 +19,7 @@ import torch
 from ignite.engine import Engine
 
 from hyrax.errors import ConfigError, ResultsNotFoundError
+from hyrax.files import replacing
 from hyrax.results import list_results_dirs
 
 logger = logging.getLogger(__name__)
@@ -28,14 +29,12 @@ BEST_CHECKPOINT_NAME = "checkpoint_best.pt"
 
 
 def _atomic_copy(source: Path, target: Path) -> None:
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    temporary.unlink(missing_ok=True)
-    try:
-        # A hard link costs nothing, and stays valid when ``source`` is later replaced by a new file.
-        os.link(source, temporary)
-    except OSError:
-        shutil.copyfile(source, temporary)
-    os.replace(temporary, target)
+    with replacing(target) as temporary:
+        try:
+            # A hard link costs nothing, and stays valid when ``source`` is later replaced by a new file.
+            os.link(source, temporary)
+        except OSError:
+            shutil.copyfile(source, temporary)
 
 
 def save_checkpoint(path: str | os.PathLike, objects: Mapping[str, Any], **extra: Any) -> Path:
@@ -61,9 +60,8 @@ def save_checkpoint(path: str | os.PathLike, objects: Mapping[str, Any], **extra
     path = Path(path)
     state = {name: obj.state_dict() for name, obj in objects.items() if obj is not None}
     state.update(extra)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(state, temporary)
-    os.replace(temporary, path)
+    with replacing(path) as temporary:
+        torch.save(state, temporary)
     return path
 
 

@@ -23,12 +23,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hyrax.files import replacing, write_text_atomically
 from hyrax.vector_dbs._file_lock import try_lock
 from hyrax.vector_dbs.base import (
     Records,
@@ -75,9 +75,7 @@ class FaissDB(VectorDB):
         return self._folder / name
 
     def _write_state(self) -> None:
-        tmp = self._file("settings.json.tmp")
-        tmp.write_text(json.dumps(self._state, indent=1))
-        os.replace(tmp, self._file("settings.json"))
+        write_text_atomically(self._file("settings.json"), json.dumps(self._state, indent=1))
 
     def _matrix(self) -> np.ndarray:
         if self._n == 0:
@@ -140,8 +138,8 @@ class FaissDB(VectorDB):
         """Write the index, the records and the settings of everything upserted since opening."""
         self._sync_index()
         if self._index is not None:
-            self._faiss.write_index(self._index, str(self._file("index.faiss.tmp")))
-            os.replace(self._file("index.faiss.tmp"), self._file("index.faiss"))
+            with replacing(self._file("index.faiss")) as temporary:
+                self._faiss.write_index(self._index, str(temporary))
         else:
             # An index left by a session with a smaller exact_limit no longer matches the vectors.
             self._file("index.faiss").unlink(missing_ok=True)
@@ -149,8 +147,8 @@ class FaissDB(VectorDB):
         from pyarrow import feather
 
         table = pa.table({"id": pa.array(self._ids, pa.string()), **self._columns})
-        feather.write_feather(table, str(self._file("records.arrow.tmp")))
-        os.replace(self._file("records.arrow.tmp"), self._file("records.arrow"))
+        with replacing(self._file("records.arrow")) as temporary:
+            feather.write_feather(table, str(temporary))
         self._state.update(count=self._n, clean=True)
         self._write_state()
 

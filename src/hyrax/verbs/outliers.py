@@ -94,6 +94,7 @@ def _write_table(table: Any, path: Any, input_dir: Any, method: str) -> None:
 
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     arrow = arrow.replace_schema_metadata({"hyrax.input_dir": str(input_dir), "hyrax.method": str(method)})
-    temporary = path.with_name(f".{path.name}.tmp")
-    pq.write_table(arrow, temporary)
-    temporary.replace(path)
+    from hyrax.files import replacing
+
+    with replacing(path) as temporary:
+        pq.write_table(arrow, temporary)

@@ -151,21 +151,21 @@ class Explorer:
         A static page has no Python behind it: hover, zoom and the selection tools work, while the
         table, the thumbnails and re-rasterising on zoom need the live app (``hyrax visualize --serve``).
         """
+        from hyrax.files import replacing, write_text_atomically
+
         path = Path(path)
-        temporary = path.with_name(f".{path.name}.tmp")
         title = f"Hyrax: {self.embedding.results_dir.name}"
         if self.embedding.dims == 3:
-            self.plot.write_html(temporary, include_plotlyjs=True, full_html=True)
-        else:
-            from bokeh.embed import file_html
-            from bokeh.resources import INLINE
+            with replacing(path) as temporary:
+                self.plot.write_html(temporary, include_plotlyjs=True, full_html=True)
+            return path
+        from bokeh.embed import file_html
+        from bokeh.resources import INLINE
 
-            from hyrax.visualize.plots import static_bokeh_figure
+        from hyrax.visualize.plots import static_bokeh_figure
 
-            page = file_html(static_bokeh_figure(self.embedding), INLINE, title)
-            temporary.write_text(_without_server_extensions(page), encoding="utf-8")
-        temporary.replace(path)
-        return path
+        page = file_html(static_bokeh_figure(self.embedding), INLINE, title)
+        return write_text_atomically(path, _without_server_extensions(page))
 
 
 def _without_server_extensions(page: str) -> str:
