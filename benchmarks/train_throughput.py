@@ -19,7 +19,15 @@ from running stalls every parallel operation and makes timings swing several-fol
 
 Target: ratio (hyrax / plain) >= 0.95 on CPU.
 
+``--tracking-cost`` measures instead what MLflow-and-TensorBoard tracking adds to one training step:
+an ignite engine whose step does nothing but return a loss runs with and without
+:func:`~hyrax.training.tracking.attach_tracking` (TensorBoard through tensorboardX's public
+``SummaryWriter``, every ``train.log_every_n_steps`` iterations; MLflow per epoch), and the
+difference per iteration is compared with one ``train_step`` of the default model on a default batch
+(32 images of 3x64x64). Target: under 1%.
+
     .venv/bin/python benchmarks/train_throughput.py [--rounds 5] [--epochs 5] [--size 2000]
+    .venv/bin/python benchmarks/train_throughput.py --tracking-cost
 """
 
 from __future__ import annotations
@@ -130,6 +138,62 @@ def plain_epoch_seconds(epochs: int, size: int, image_size: int, dataset: str) -
     return seconds[1:]
 
 
+def tracking_cost(iterations: int = 20_000, rounds: int = 5) -> None:
+    """Print the cost of tracking per training iteration against one default training step."""
+    import torch
+    from ignite.engine import Engine
+
+    from hyrax.config import ConfigManager, load_config
+    from hyrax.datasets.loading import build_dataset, make_data_loader
+    from hyrax.models.factory import build_model
+    from hyrax.results import create_results_dir
+    from hyrax.training.tracking import attach_tracking
+
+    loss = torch.tensor(0.5)
+
+    def run(tracked: bool) -> float:
+        engine = Engine(lambda engine, batch: {"loss": loss})
+        manager = ConfigManager(runtime_config={"train": {"mlflow": tracked, "tensorboard": tracked}})
+        results_dir = create_results_dir("results", "train")
+        manager.write_runtime_config(results_dir)
+        data = range(iterations)
+        started = time.perf_counter()
+        if tracked:
+            with attach_tracking(engine, None, results_dir=results_dir, config=manager.config):
+                engine.run(data, max_epochs=1)
+        else:
+            engine.run(data, max_epochs=1)
+        return (time.perf_counter() - started) / iterations
+
+    run(True)  # creates the MLflow store, warms imports
+    bare, tracked = [], []
+    for _ in range(rounds):
+        bare.append(run(False))
+        tracked.append(run(True))
+    config = load_config()
+    dataset = build_dataset(config)
+    loader = make_data_loader(dataset, range(64), config["data_loader"], shuffle=False, seed=0)
+    model = build_model(config, dataset, indices=range(64))
+    model.configure_training()
+    batch = next(iter(loader))
+    model.train_step(batch)
+    steps = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(5):
+            model.train_step(batch)
+        steps.append((time.perf_counter() - started) / 5)
+    extra = statistics.median(tracked) - statistics.median(bare)
+    step = statistics.median(steps)
+    print(
+        f"tracking adds {extra * 1e6:.1f} us per iteration (median of {rounds} runs of {iterations} "
+        f"iterations: {statistics.median(tracked) * 1e6:.1f} us tracked, {statistics.median(bare) * 1e6:.1f} "
+        f"us bare); one default train_step ({len(batch['data'])} x {tuple(batch['data'].shape[1:])}) takes "
+        f"{step * 1e3:.1f} ms: tracking is {100 * extra / step:.3f}% of a step (target < 1%); "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -146,8 +210,14 @@ def main() -> None:
         help="MLflow and TensorBoard tracking in hyrax train (its default: on)",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (0: torch's default)")
+    parser.add_argument(
+        "--tracking-cost", action="store_true", help="measure only what tracking adds to a training step"
+    )
     args = parser.parse_args()
     os.chdir(tempfile.mkdtemp(prefix="hyrax-train-bench-"))
+    if args.tracking_cost:
+        tracking_cost()
+        return
     print(
         f"torch threads: {__import__('torch').get_num_threads()}, results in {os.getcwd()}", file=sys.stderr
     )

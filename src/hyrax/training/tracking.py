@@ -30,7 +30,6 @@ from hyrax.config import RUNTIME_CONFIG_NAME
 from hyrax.errors import ConfigError
 from hyrax.training.loss_curve import plot_loss_curve
 from hyrax.training.mlflow_store import MlflowRun, config_params, record_run, scalars
-from hyrax.training.tensorboard_events import EventFile
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +151,12 @@ class _EpochRecorder:
         return metrics
 
 
+def _add_scalars(writer: Any, values: dict[str, float], step: int) -> None:
+    """Log each value under its own tag; ``SummaryWriter.add_scalars`` would open a file per tag."""
+    for tag, value in values.items():
+        writer.add_scalar(tag, value, step)
+
+
 class Tracking:
     """The tracking of one training run, as returned by :func:`attach_tracking`.
 
@@ -163,7 +168,7 @@ class Tracking:
     def __init__(self, results_dir: Path | None = None, recorder: _EpochRecorder | None = None) -> None:
         self.results_dir, self._recorder = results_dir, recorder
         self._mlflow: MlflowRun | None = None
-        self._tensorboard: EventFile | None = None
+        self._tensorboard: Any = None
         self._handles: list[Any] = []
         self._closed = False
 
@@ -176,12 +181,12 @@ class Tracking:
         values = {f"iteration/{name}": value for name, value in scalars(engine.state.output).items()}
         if self._recorder.optimizer is not None:
             values["iteration/lr"] = float(self._recorder.optimizer.param_groups[0]["lr"])
-        self._tensorboard.add_scalars(values, engine.state.iteration)
+        _add_scalars(self._tensorboard, values, engine.state.iteration)
 
     def _log_epoch(self, engine: Engine) -> None:
         metrics = self._recorder.summarise(engine)
         if self._tensorboard is not None:
-            self._tensorboard.add_scalars({f"epoch/{k}": v for k, v in metrics.items()}, engine.state.epoch)
+            _add_scalars(self._tensorboard, {f"epoch/{k}": v for k, v in metrics.items()}, engine.state.epoch)
         if self._mlflow is not None:
             self._mlflow.log_metrics(metrics, step=engine.state.epoch)
 
@@ -294,7 +299,9 @@ def attach_tracking(
                 (evaluator, Events.COMPLETED, recorder.evaluation_completed),
             ]
         if train["tensorboard"]:
-            tracking._tensorboard = EventFile(results_dir / "tensorboard")
+            from tensorboardX import SummaryWriter
+
+            tracking._tensorboard = SummaryWriter(str(results_dir / "tensorboard"), flush_secs=30)
             recorder.log_step = tracking._log_step
         tracking._handles = [engine.add_event_handler(event, handler) for engine, event, handler in handlers]
     except BaseException:
