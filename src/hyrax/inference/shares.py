@@ -56,7 +56,7 @@ def share_bounds(n_objects: int, world_size: int, batch_size: int) -> list[slice
     Examples
     --------
     >>> share_bounds(50, 2, 6)
-    [slice(0, 30, None), slice(30, 50, None)]
+    [slice(0, 24, None), slice(24, 50, None)]
     """
     batches = -(-n_objects // batch_size)
     cuts = [min(n_objects, batch_size * (batches * rank // world_size)) for rank in range(world_size + 1)]
