@@ -30,6 +30,8 @@ Do not override ``__getitem__``: it returns ``{"data": tensor, "object_id": str,
 ``"label"`` when the dataset has labels, so training, inference and the vector database keep ids and
 vectors paired. Image datasets also mix in :class:`hyrax.datasets.transforms.HyraxImageDataset` to get
 the configured transforms applied in ``get_data``.
+
+Check a dataset against this contract in a test with ``hyrax.testing.check_dataset(MyDataset, config)``.
 """
 
 from __future__ import annotations

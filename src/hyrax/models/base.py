@@ -53,6 +53,8 @@ The base class provides ``self.criterion`` (from ``[criterion]``, or ``default_c
 ``[scheduler]``, built when training starts; override ``build_optimizer`` for e.g. per-layer learning
 rates), ``self.device``, and ``save(path)`` / ``load(path)`` of the weights.
 
+Check a model against this contract in a test with ``hyrax.testing.check_model(MyModel, batch)``.
+
 Examples
 --------
 >>> import torch

@@ -32,8 +32,7 @@ collection's dimension and metadata fields, so a backend implements only these, 
 
 Import the backend's library inside these methods (see :func:`import_optional`), never at module
 level, so that ``import hyrax`` stays light and a missing optional package fails with the pip command
-that installs it. Run the contract suite in ``tests/hyrax/vector_dbs/test_contract.py`` on a new
-backend.
+that installs it. Check a new backend with ``hyrax.testing.check_vector_db(MyBackend)`` in a test.
 """
 
 from __future__ import annotations
