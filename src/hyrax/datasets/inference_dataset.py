@@ -188,7 +188,9 @@ class InferenceDataSet(HyraxDataset):
         return stored.astype(np.int64) if same else np.asarray(origin.indices_of(rows["id"].tolist()))
 
     def metadata_fields(self) -> list[str]:
-        """The metadata fields of the original dataset."""
+        """The metadata fields of the original dataset; none when the results do not name it."""
+        if self._origin is None and not (self.results_dir / DATASET_CONFIG_NAME).is_file():
+            return []
         return self.origin.metadata_fields()
 
     def metadata(self, indices: Sequence[int] | np.ndarray, fields: Sequence[str]) -> dict[str, np.ndarray]:
