@@ -1,11 +1,16 @@
 """UMAP on inference results: fit on a sample, transform everything in batches, stream the embedding.
 
-umap-learn is imported only inside these functions, through :func:`import_umap`. Numba compiles
-umap's and pynndescent's functions the first time a process runs them, which takes tens of seconds
-and dominates small runs. Only some of those functions ask numba to cache the compiled code on disk;
-:func:`import_umap` points numba's cache at a per-user folder (:func:`numba_cache_dir`) and turns the
-cache on for the others too, so after the first run a process loads the compiled code in about a
-second instead of compiling it again.
+umap-learn is imported only inside these functions, through :func:`import_umap`. Two speed-ups reach
+past umap-learn's public interface, each because ``benchmarks/umap_scale.py --speedups`` shows it
+pays, and each behind a check that falls back to umap's public path, with one debug line, when the
+private name it uses is gone:
+
+- Numba compiles umap's and pynndescent's functions the first time a process runs them, which takes
+  tens of seconds. Only some of them ask numba to cache the compiled code on disk; :func:`import_umap`
+  points numba's cache at a per-user folder (:func:`numba_cache_dir`) and turns the cache on for the
+  others too (through each dispatcher's ``_cache`` and ``enable_caching``).
+- :func:`fit_reducer` names the euclidean metric in ``UMAP._input_distance_func`` for small fits, so
+  transforming uses sklearn's vectorised distances rather than one Python call per pair.
 """
 
 from __future__ import annotations
@@ -68,9 +73,14 @@ def import_umap() -> Any:
         if module is None or not name.startswith(("umap", "pynndescent")):
             continue
         for value in list(vars(module).values()):
+            if not isinstance(value, Dispatcher):
+                continue
+            if not hasattr(value, "_cache") or not hasattr(value, "enable_caching"):
+                logger.debug("numba's dispatchers have no _cache/enable_caching; umap's own caching only")
+                return umap
             # enable_caching is what numba.njit(cache=True) calls; before the first compile it only
             # attaches the on-disk cache to the dispatcher.
-            if isinstance(value, Dispatcher) and type(value._cache).__name__ == "NullCache":
+            if type(value._cache).__name__ == "NullCache":
                 value.enable_caching()
     return umap
 
@@ -103,6 +113,9 @@ def _exact_distances_by_name(reducer: Any) -> None:
     distances, up to float32 rounding. Only this fitted object changes, and only for the plain euclidean
     metric.
     """
+    if not hasattr(reducer, "_input_distance_func"):
+        logger.debug("umap.UMAP has no _input_distance_func; transforming through umap's public path")
+        return
     if (
         getattr(reducer, "_small_data", False)
         and not getattr(reducer, "_sparse_data", True)

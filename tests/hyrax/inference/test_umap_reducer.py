@@ -61,3 +61,50 @@ def test_transform_epochs_follow_the_number_of_vectors_not_the_batch_size():
     assert fit_reducer(vectors, {"n_neighbors": 5}, n_to_transform=5000).n_epochs == 300
     assert fit_reducer(vectors, {"n_neighbors": 5}, n_to_transform=50000).n_epochs == 90
     assert fit_reducer(vectors, {"n_neighbors": 5, "n_epochs": 50}, n_to_transform=50000).n_epochs == 50
+
+
+def test_without_the_private_distance_name_the_public_path_transforms(monkeypatch, caplog):
+    import logging
+
+    import umap
+
+    rng = np.random.default_rng(1)
+    fitted, new = rng.normal(size=(120, 5)).astype(np.float32), rng.normal(size=(6, 5)).astype(np.float32)
+    original_fit = umap.UMAP.fit
+
+    def fit_without_the_name(self, *args, **kwargs):
+        result = original_fit(self, *args, **kwargs)
+        del self._input_distance_func  # as if a umap-learn release renamed it
+        return result
+
+    monkeypatch.setattr(umap.UMAP, "fit", fit_without_the_name)
+    with caplog.at_level(logging.DEBUG, logger="hyrax.inference.umap_reducer"):
+        reducer = fit_reducer(fitted, {"random_state": 1, "n_neighbors": 10}, n_to_transform=6)
+    assert not hasattr(reducer, "_input_distance_func")
+    assert "no _input_distance_func; transforming through umap's public path" in caplog.text
+    monkeypatch.setattr(umap.UMAP, "fit", original_fit)
+    reducer._input_distance_func = umap.distances.euclidean
+    assert reducer.transform(new).shape == (6, 2)
+
+
+def test_without_numbas_private_cache_names_umap_imports_with_its_own_caching(monkeypatch, caplog):
+    import logging
+    import types
+
+    import numba
+
+    from hyrax.inference.umap_reducer import import_umap
+
+    @numba.njit
+    def twice(x):
+        return 2 * x
+
+    assert twice(3) == 6
+    del twice._cache  # as if a numba release renamed it
+    fake = types.ModuleType("umap_hyrax_test_module")
+    fake.twice = twice
+    monkeypatch.setitem(sys.modules, "umap_hyrax_test_module", fake)
+    with caplog.at_level(logging.DEBUG, logger="hyrax.inference.umap_reducer"):
+        module = import_umap()
+    assert module.UMAP is not None
+    assert "no _cache/enable_caching; umap's own caching only" in caplog.text
