@@ -85,6 +85,31 @@ def import_umap() -> Any:
     return umap
 
 
+def numba_cache_is_cold() -> bool:
+    """True when the numba cache holds no compiled umap code yet, so the next fit compiles it."""
+    folder = Path(os.environ.get("NUMBA_CACHE_DIR") or numba_cache_dir())
+    return not folder.is_dir() or not any(folder.glob("**/umap_*.nbi"))
+
+
+def warm_numba_cache() -> Path:
+    """Compile umap's numba functions into the cache once, by fitting and transforming a tiny sample.
+
+    ``.setup_dev.sh`` runs it at install time, so that the first ``hyrax umap`` loads compiled code
+    instead of spending most of a minute compiling it.
+
+    Returns
+    -------
+    Path
+        The numba cache folder.
+    """
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(300, 8)).astype(np.float32)
+    reducer = fit_reducer(vectors[:200], {"n_neighbors": 15}, n_to_transform=100)
+    with _uncacheable_quietly():
+        reducer.transform(vectors[200:])
+    return configure_numba_cache()
+
+
 @contextlib.contextmanager
 def _uncacheable_quietly() -> Iterator[None]:
     """Hide numba's warnings about functions it cannot cache: they compile as they always did."""

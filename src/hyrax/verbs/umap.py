@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from hyrax.verbs.base import Verb, hyrax_verb
@@ -44,7 +45,13 @@ class Umap(Verb):
         from hyrax.datasets.inference_dataset import InferenceDataSet
         from hyrax.inference.results_format import DATASET_CONFIG_NAME
         from hyrax.inference.results_writer import ResultsWriter
-        from hyrax.inference.umap_reducer import fit_reducer, sample_positions, transform_into
+        from hyrax.inference.umap_reducer import (
+            fit_reducer,
+            numba_cache_dir,
+            numba_cache_is_cold,
+            sample_positions,
+            transform_into,
+        )
         from hyrax.results import resolve_input_dir
 
         config = self.config
@@ -54,6 +61,11 @@ class Umap(Verb):
         logger.info("Reducing the %d vectors of %s", len(source), input_dir)
         started = time.perf_counter()
         sample = sample_positions(len(source), settings["fit_sample_size"], int(config["general"]["seed"]))
+        if numba_cache_is_cold():
+            logger.info(
+                "umap compiles its numba code on this first run (about a minute); later runs load it from %s",
+                os.environ.get("NUMBA_CACHE_DIR") or numba_cache_dir(),
+            )
         reducer = fit_reducer(source.reader.take(sample)["tensor"], settings["parameters"], len(source))
         fitted = time.perf_counter()
         logger.info("Fitted UMAP on %d vectors in %.1f s", len(sample), fitted - started)

@@ -108,3 +108,14 @@ def test_without_numbas_private_cache_names_umap_imports_with_its_own_caching(mo
         module = import_umap()
     assert module.UMAP is not None
     assert "no _cache/enable_caching; umap's own caching only" in caplog.text
+
+
+def test_a_cold_numba_cache_is_recognised(tmp_path, monkeypatch):
+    from hyrax.inference.umap_reducer import numba_cache_is_cold
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert numba_cache_is_cold()
+    compiled = tmp_path / "umap_0123abcd" / "umap_.smooth_knn_dist-144.py311.nbi"
+    compiled.parent.mkdir()
+    compiled.write_bytes(b"")
+    assert not numba_cache_is_cold()
