@@ -62,12 +62,16 @@ def read_toml(path: str | os.PathLike) -> tomlkit.TOMLDocument:
         raise ConfigParseError(str(path), error.line, error.col, reason) from None
 
 
+# Keys that choose a plug-in: a dotted value there names an external package whose defaults load.
+PLUGIN_KEYS = ("name", "method", "service")
+
+
 def iter_dotted_names(values: Mapping) -> Iterator[str]:
-    """Yield every ``name = "a.b.C"`` value in a nested mapping."""
+    """Yield every dotted plug-in choice (``name = "a.b.C"``, or ``method``/``service``) in a mapping."""
     for key, value in values.items():
         if isinstance(value, Mapping):
             yield from iter_dotted_names(value)
-        elif key == "name" and isinstance(value, str) and "." in value:
+        elif key in PLUGIN_KEYS and isinstance(value, str) and "." in value:
             yield value
 
 

@@ -243,10 +243,11 @@ def _spec_from_container(container: Container | Table, header_comment: str) -> T
     for key, item in body:
         if isinstance(item, Comment):
             pending.append(item.as_string().strip())
-            if not seen_key:
-                leading.append(pending[-1])
             continue
         if isinstance(item, Whitespace) or key is None:
+            if not seen_key and pending:
+                # Comments a blank line apart from the first key describe the table, not the key.
+                leading = pending
             pending = []
             continue
         seen_key = True
@@ -254,7 +255,7 @@ def _spec_from_container(container: Container | Table, header_comment: str) -> T
         if isinstance(item, Table):
             spec.tables[name] = _spec_from_container(item, item.trivia.comment)
         else:
-            comment = item.trivia.comment or " ".join(pending)
+            comment = item.trivia.comment or _joined(pending)
             spec.keys[name] = key_spec(name, item.unwrap(), comment)
         pending = []
     for name, value in container.items():
@@ -266,10 +267,15 @@ def _spec_from_container(container: Container | Table, header_comment: str) -> T
                 spec.keys[name] = key_spec(name, unwrap(value), "")
     header_words, header_text = parse_tag(header_comment)
     if not header_comment and leading:
-        header_words, header_text = parse_tag(leading[0])
+        header_words, header_text = parse_tag(_joined(leading))
     spec.open = "open" in header_words
     spec.description = header_text
     return spec
+
+
+def _joined(comments: list[str]) -> str:
+    """Comment lines above a key as one comment: ``# first line second line``."""
+    return "# " + " ".join(line.lstrip("#").strip() for line in comments) if comments else ""
 
 
 def unwrap(value: Any) -> Any:

@@ -84,7 +84,7 @@ def add_options_from_signature(parser: argparse.ArgumentParser, func: Callable) 
         if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
         flag = "--" + name.replace("_", "-")
-        help_text = docs.get(name, "")
+        help_text = docs.get(name, "").replace("``", "")
         default = parameter.default
         if isinstance(default, bool):
             parser.add_argument(

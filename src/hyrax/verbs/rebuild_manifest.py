@@ -20,19 +20,20 @@ class RebuildManifest(Verb):
         Parameters
         ----------
         directory : str
-            The folder; by default ``data_set.HSCDataSet.data_dir``, or ``general.data_dir`` when
-            that is false.
+            The folder; by default ``data_set.HSCDataSet.data_dir``, or the folder of the newest
+            complete download, or ``general.data_dir``: the folder ``HSCDataSet`` reads.
 
         Returns
         -------
         Path
             The manifest written.
         """
-        from hyrax.datasets.cutout_folder import rebuild_manifest
+        from hyrax.datasets.cutout_folder import newest_download_folder, rebuild_manifest
 
         folder = (
             directory
             or self.config["data_set"]["HSCDataSet"]["data_dir"]
+            or newest_download_folder(self.config["general"]["results_dir"])
             or self.config["general"]["data_dir"]
         )
         manifest = rebuild_manifest(folder)

@@ -83,3 +83,19 @@ def test_runtime_naming_of_a_plugin_learns_its_keys(plugin_package):
     h.config["model"]["TinyStarModel"]["hidden"] = 8
     h.set_config("data_set.name", "HyraxRandomDataset")
     assert h.config["model"]["TinyStarModel"]["hidden"] == 8
+
+
+def test_plugins_chosen_by_method_or_service_keys_are_found_too():
+    from hyrax.config.manager import iter_dotted_names
+
+    values = {
+        "model": {"name": "pkg_a.models.Net"},
+        "outliers": {"method": "pkg_b.scores.Odd"},
+        "download": {"service": "pkg_c.archive.Service", "filters": ["g.r"]},
+        "data_set": {"name": "HSCDataSet"},
+    }
+    assert sorted(iter_dotted_names(values)) == [
+        "pkg_a.models.Net",
+        "pkg_b.scores.Odd",
+        "pkg_c.archive.Service",
+    ]
