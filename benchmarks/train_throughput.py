@@ -1,21 +1,28 @@
 """Training throughput: `hyrax train` against a hand-written PyTorch loop on the same work.
 
 Both train the same model (the default HyraxAutoencoder, same initial weights) on the same data (the
-train split, through the same data loader), with the same batch size and optimizer. The data is
-HyraxRandomDataset images of the default dataset's shape (3x64x64), which cost almost nothing to
-make, so the comparison measures the training machinery rather than image rendering; ``--dataset
-synthetic`` uses the default SyntheticGalaxyDataSet through the in-memory cache instead.
+train split, through a data loader made the same way), with the same batch size and optimizer. The
+data is HyraxRandomDataset images of the default dataset's shape (3x64x64), which cost almost
+nothing to make, so the comparison measures the training machinery rather than image rendering;
+``--dataset synthetic`` uses the default SyntheticGalaxyDataSet through the in-memory cache instead.
 
-Samples per second exclude start-up and the first epoch: for `hyrax train` they are timed from the
-end of epoch 1 to the end of the last epoch, using the timestamps of the verb's end-of-epoch log
-records, so everything the verb does per epoch (checkpoints, progress bar, MLflow and TensorBoard
-tracking, all at their defaults) is included; for the plain loop the same epochs are timed. The
-validate split is empty, since the plain loop does not validate. Rounds are interleaved so that
-load from other processes affects both alike; the summary compares the median and the fastest
-epoch of each, the fastest being the least disturbed by other processes. ``--no-tracking`` turns
-MLflow and TensorBoard off, to tell their cost from the engine's. Both run with ``--threads`` torch
-threads (1 by default): on a shared machine, a second intra-op thread that other processes keep
-from running stalls every parallel operation and makes timings swing several-fold.
+The two alternate epoch by epoch in one process: `hyrax train` runs with its defaults (per-epoch
+checkpoints, progress bar, MLflow and TensorBoard tracking; ``--no-tracking`` turns the last two
+off) and, each time it logs the end of an epoch, the plain loop trains one epoch of its own. A
+`hyrax train` epoch is the time from the end of one such plain epoch to the next end-of-epoch log
+record, so it includes everything the verb does per epoch; start-up and the first epoch of each are
+not timed. Alternating epochs lets load from other processes on a shared machine affect both
+alike. The validate split is empty, since the plain loop does not validate. `hyrax train` sets
+glibc's allocator to reuse freed memory (hyrax.training.cpu_memory), which applies to the whole
+process, so the plain loop gets it too and the ratio measures the training machinery alone; run
+with ``--plain-first`` to also time a plain loop before that, as a program of its own would run.
+Both run with
+``--threads`` torch threads (1 by default): on a shared machine, a second intra-op thread that other
+processes keep from running stalls every parallel operation and makes timings swing several-fold.
+
+Each of ``--rounds`` (5) rounds is one such `hyrax train` run; the summary gives the median of the
+epoch-pair ratios (plain epoch time over `hyrax train` epoch time) and their spread (quartiles and
+extremes). ``--repeat-runs 3`` repeats the whole measurement, to show three runs in a row.
 
 Target: ratio (hyrax / plain) >= 0.95 on CPU.
 
@@ -26,7 +33,7 @@ an ignite engine whose step does nothing but return a loss runs with and without
 difference per iteration is compared with one ``train_step`` of the default model on a default batch
 (32 images of 3x64x64). Target: under 1%.
 
-    .venv/bin/python benchmarks/train_throughput.py [--rounds 5] [--epochs 5] [--size 2000]
+    .venv/bin/python benchmarks/train_throughput.py [--rounds 5] [--epochs 6] [--size 1000] [--repeat-runs 3]
     .venv/bin/python benchmarks/train_throughput.py --tracking-cost
 """
 
@@ -39,11 +46,12 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
-def settings(size: int, image_size: int, dataset: str, tracking: bool = True) -> dict:
+def settings(size: int, image_size: int, dataset: str, tracking: bool) -> dict:
     if dataset == "synthetic":
         data_set = {
             "name": "SyntheticGalaxyDataSet",
@@ -70,52 +78,16 @@ def apply(h, values: dict, prefix: str = "") -> None:
             h.set_config(f"{prefix}{key}", value)
 
 
-class _EpochEnds(logging.Handler):
-    """Collects the time of each end-of-epoch log record of the train verb."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.times: list[float] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("Epoch "):
-            self.times.append(record.created)
-
-
-def hyrax_epoch_seconds(
-    epochs: int, size: int, image_size: int, dataset: str, tracking: bool = True
-) -> tuple[list[float], int]:
-    """Seconds of each epoch of ``Hyrax().train()`` but the first, from its end-of-epoch log records."""
-    from hyrax import Hyrax
-    from hyrax.datasets.splits import splits_from_config
-
-    h = Hyrax()
-    apply(h, settings(size, image_size, dataset, tracking))
-    h.set_config("train.epochs", epochs)
-    ends = _EpochEnds()
-    logger = logging.getLogger("hyrax.training.reporting")
-    logger.addHandler(ends)
-    try:
-        h.train()
-    finally:
-        logger.removeHandler(ends)
-    n_train = len(splits_from_config(h.config, size)["train"])
-    return [later - earlier for earlier, later in zip(ends.times, ends.times[1:], strict=False)], n_train
-
-
-def plain_epoch_seconds(epochs: int, size: int, image_size: int, dataset: str) -> list[float]:
-    """Seconds of each epoch but the first of a hand-written loop."""
+def plain_loop(config) -> tuple[Callable[[], float], int]:
+    """A hand-written training loop over the train split: a function running one epoch, its seconds."""
     import torch
 
-    from hyrax.config import load_config
     from hyrax.datasets.loading import build_dataset, make_data_loader
     from hyrax.datasets.splits import splits_from_config
     from hyrax.models.factory import build_model
-    from hyrax.training.seeding import seed_everything
 
-    config = load_config(**settings(size, image_size, dataset))
     seed = config["general"]["seed"]
-    seed_everything(seed)
+    torch.manual_seed(seed)
     dataset = build_dataset(config)
     train = splits_from_config(config, len(dataset))["train"]
     loader = make_data_loader(dataset, train, config["data_loader"], shuffle=True, seed=seed)
@@ -123,8 +95,8 @@ def plain_epoch_seconds(epochs: int, size: int, image_size: int, dataset: str) -
     optimizer = torch.optim.Adam(model.parameters(), lr=config["optimizer"]["kwargs"]["lr"])
     loss_function = torch.nn.MSELoss()
     model.train()
-    seconds = []
-    for _ in range(epochs):
+
+    def epoch() -> float:
         start = time.perf_counter()
         total = 0.0
         for batch in loader:
@@ -134,8 +106,49 @@ def plain_epoch_seconds(epochs: int, size: int, image_size: int, dataset: str) -
             loss.backward()
             optimizer.step()
             total += loss.item()
-        seconds.append(time.perf_counter() - start)
-    return seconds[1:]
+        return time.perf_counter() - start
+
+    return epoch, len(train)
+
+
+class _Interleave(logging.Handler):
+    """At each end-of-epoch log record of the train verb, times the verb's epoch and runs a plain one."""
+
+    def __init__(self, plain_epoch: Callable[[], float]):
+        super().__init__(logging.INFO)
+        self.plain_epoch = plain_epoch
+        self.hyrax: list[float] = []
+        self.plain: list[float] = []
+        self._resumed: float | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.getMessage().startswith("Epoch "):
+            return
+        if self._resumed is not None:
+            self.hyrax.append(time.perf_counter() - self._resumed)
+            self.plain.append(self.plain_epoch())
+        else:
+            self.plain_epoch()  # the plain loop's first, untimed epoch
+        self._resumed = time.perf_counter()
+
+
+def one_round(epochs: int, size: int, image_size: int, dataset: str, tracking: bool):
+    """Per-epoch seconds of `hyrax train` and of the plain loop, alternating, and the train split size."""
+    from hyrax import Hyrax
+
+    h = Hyrax()
+    apply(h, settings(size, image_size, dataset, tracking))
+    h.set_config("train.epochs", epochs)
+    plain_epoch, n_train = plain_loop(h.config)
+    interleave = _Interleave(plain_epoch)
+    logger = logging.getLogger("hyrax.training.reporting")
+    logger.addHandler(interleave)
+    try:
+        h.train()
+    finally:
+        logger.removeHandler(interleave)
+    # The last end-of-epoch record has no verb epoch after it; its plain epoch pairs with the one before.
+    return interleave.hyrax, interleave.plain[: len(interleave.hyrax)], n_train
 
 
 def tracking_cost(iterations: int = 20_000, rounds: int = 5) -> None:
@@ -198,9 +211,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=5, help="epochs per run; the first is not timed")
-    parser.add_argument("--size", type=int, default=2000, help="objects in the dataset (60%% train)")
+    parser.add_argument("--rounds", type=int, default=5, help="`hyrax train` runs per measurement")
+    parser.add_argument("--epochs", type=int, default=6, help="epochs per run; the first is not timed")
+    parser.add_argument("--size", type=int, default=1000, help="objects in the dataset (60%% train)")
+    parser.add_argument("--repeat-runs", type=int, default=1, help="whole measurements in a row")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--dataset", choices=["random", "synthetic"], default="random")
     parser.add_argument(
@@ -208,6 +222,11 @@ def main() -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="MLflow and TensorBoard tracking in hyrax train (its default: on)",
+    )
+    parser.add_argument(
+        "--plain-first",
+        action="store_true",
+        help="first time the plain loop alone, with glibc's default allocator settings",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (0: torch's default)")
     parser.add_argument(
@@ -218,35 +237,55 @@ def main() -> None:
     if args.tracking_cost:
         tracking_cost()
         return
-    print(
-        f"torch threads: {__import__('torch').get_num_threads()}, results in {os.getcwd()}", file=sys.stderr
-    )
+    import torch
 
-    # Untimed: creates the MLflow store and warms imports and caches.
-    hyrax_epoch_seconds(2, args.size, args.image_size, args.dataset)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch threads: {torch.get_num_threads()}, results in {os.getcwd()}", file=sys.stderr)
+
+    if args.plain_first:
+        from hyrax.config import load_config
+
+        config = load_config(**settings(args.size, args.image_size, args.dataset, args.tracking))
+        plain_epoch, n_train = plain_loop(config)
+        seconds = [plain_epoch() for _ in range(args.epochs)][1:]
+        print(
+            f"plain loop on its own, before hyrax tuned the allocator: "
+            f"{n_train / statistics.median(seconds):.1f} samples/s (median epoch)",
+            flush=True,
+        )
+    print(f"load at start {os.getloadavg()[0]:.2f}", flush=True)
+    summaries = [measure(args, run) for run in range(1, args.repeat_runs + 1)]
+    if args.repeat_runs > 1:
+        print("runs in a row, median ratio: " + ", ".join(f"{median:.3f}" for median in summaries))
+    print(f"load at end {os.getloadavg()[0]:.2f}")
+
+
+def measure(args, run: int) -> float:
+    """One measurement of ``--rounds`` interleaved runs; print it and return the median ratio."""
     ours_all: list[float] = []
     plain_all: list[float] = []
     for round_number in range(1, args.rounds + 1):
-        plain = plain_epoch_seconds(args.epochs, args.size, args.image_size, args.dataset)
-        ours, n_train = hyrax_epoch_seconds(
-            args.epochs, args.size, args.image_size, args.dataset, args.tracking
-        )
-        plain_all += plain
+        ours, plain, n_train = one_round(args.epochs, args.size, args.image_size, args.dataset, args.tracking)
         ours_all += ours
+        plain_all += plain
         rate, plain_rate = n_train * len(ours) / sum(ours), n_train * len(plain) / sum(plain)
         print(
-            f"round {round_number}: hyrax train {rate:8.1f} samples/s, plain loop {plain_rate:8.1f} "
-            f"samples/s, ratio {rate / plain_rate:.3f}",
+            f"run {run} round {round_number}: hyrax train {rate:8.1f} samples/s, plain loop "
+            f"{plain_rate:8.1f} samples/s, ratio {rate / plain_rate:.3f}",
             flush=True,
         )
-    median = statistics.median(plain_all) / statistics.median(ours_all)
-    best = min(plain_all) / min(ours_all)
+    ratios = sorted(p / o for o, p in zip(ours_all, plain_all, strict=True))
+    quartiles = statistics.quantiles(ratios, n=4)
+    median = statistics.median(ratios)
     print(
-        f"per epoch, median: hyrax train {n_train / statistics.median(ours_all):.1f} samples/s, plain "
-        f"PyTorch loop {n_train / statistics.median(plain_all):.1f} samples/s, ratio {median:.3f}; "
-        f"fastest: {n_train / min(ours_all):.1f} vs {n_train / min(plain_all):.1f} samples/s, "
-        f"ratio {best:.3f} (target >= 0.95)"
+        f"run {run}: {len(ratios)} epoch pairs; hyrax train {n_train / statistics.median(ours_all):.1f} "
+        f"samples/s, plain loop {n_train / statistics.median(plain_all):.1f} samples/s (median epochs); "
+        f"ratio median {median:.3f}, quartiles {quartiles[0]:.3f}-{quartiles[2]:.3f}, range "
+        f"{ratios[0]:.3f}-{ratios[-1]:.3f} (target >= 0.95); load {os.getloadavg()[0]:.2f}",
+        flush=True,
     )
+    return median
 
 
 if __name__ == "__main__":

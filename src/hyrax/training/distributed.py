@@ -130,6 +130,7 @@ def setup_process(general: Mapping, local_rank: int) -> torch.device:
         The device this process computes on.
     """
     from hyrax.log import setup_logging
+    from hyrax.training.cpu_memory import reuse_freed_memory
     from hyrax.training.device import select_device
     from hyrax.training.seeding import seed_everything
 
@@ -142,6 +143,8 @@ def setup_process(general: Mapping, local_rank: int) -> torch.device:
     device = select_device(general["device"], local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    else:
+        reuse_freed_memory()
     if world_size > 1 and device.type == "cpu":
         # Processes sharing a node share its cores; more threads than cores only adds contention.
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // idist.get_nproc_per_node()))
