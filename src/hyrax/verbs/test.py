@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from hyrax.verbs.base import Verb, hyrax_verb
 
@@ -77,7 +78,9 @@ class Test(Verb):
             config, dataset, trained.weights, indices=indices, collate_fn=loader.collate_fn, device=device
         )
         with self.results_directory() as results_dir:
+            started = time.perf_counter()
             evaluation = evaluate(model, loader, device=device)
+            seconds = time.perf_counter() - started
             metrics = evaluation.metrics
             artifacts = [results_dir / METRICS_NAME]
             report = {"metrics": metrics, "n_objects": evaluation.n_objects, "weights": str(trained.weights)}
@@ -102,8 +105,9 @@ class Test(Verb):
                 tags={"hyrax.verb": "test", "hyrax.weights": str(trained.weights)},
             )
             logger.info(
-                "Test split of %d objects: %s",
+                "Tested %d objects in %.1f s: %s",
                 evaluation.n_objects,
+                seconds,
                 ", ".join(f"{name} {value:.4g}" for name, value in metrics.items()),
             )
         return metrics
