@@ -81,21 +81,22 @@ def infer_share(local_rank: int, job: InferJob) -> int:
     job : InferJob
         The configuration and results directory.
     """
-    import ignite.distributed as idist
     import torch
 
     from hyrax.datasets.loading import build_dataset, make_data_loader
     from hyrax.inference.results_writer import ResultsWriter
     from hyrax.inference.runner import infer_into
     from hyrax.inference.trained_model import find_trained_weights, load_trained_model, split_indices
-    from hyrax.training.distributed import setup_process
+    from hyrax.training.distributed import rank_and_world_size, setup_process
     from hyrax.verbs.infer import origin_overrides
 
     config = job.config
     device = setup_process(config["general"], local_rank)
-    rank, world_size = idist.get_rank(), idist.get_world_size()
+    rank, world_size = rank_and_world_size()
     results_dir = job.results_dir
     if world_size > 1:
+        import ignite.distributed as idist
+
         results_dir = Path(idist.broadcast(str(results_dir) if rank == 0 else "", src=0, safe_mode=True))
     settings = config["infer"]
     dataset = build_dataset(config)

@@ -21,14 +21,15 @@ import os
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import ignite.distributed as idist
 import torch
 from torch.utils.data import DataLoader
 
 from hyrax.errors import ConfigError
-from hyrax.training.sampler import EpochSampler
+
+if TYPE_CHECKING:
+    from hyrax.training.sampler import EpochSampler
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ class Launch:
                 str(device) == "auto" and torch.cuda.is_available()
             )
             backend = "nccl" if wants_gpu else "gloo"
+        import ignite.distributed as idist
+
         if backend not in idist.available_backends():
             raise ConfigError(
                 f"{verb}.distributed_backend = {backend!r} is not available here; available: "
@@ -97,6 +100,8 @@ class Launch:
         """
         if self.backend is None:
             return function(0, *args)
+        import ignite.distributed as idist
+
         if self.under_torchrun:
             idist.initialize(self.backend)
             try:
@@ -134,7 +139,7 @@ def setup_process(general: Mapping, local_rank: int) -> torch.device:
     from hyrax.training.device import select_device
     from hyrax.training.seeding import seed_everything
 
-    rank, world_size = idist.get_rank(), idist.get_world_size()
+    rank, world_size = rank_and_world_size()
     if rank > 0:
         logging.getLogger("hyrax").setLevel(logging.WARNING)
     elif world_size > 1:
@@ -147,9 +152,23 @@ def setup_process(general: Mapping, local_rank: int) -> torch.device:
         reuse_freed_memory()
     if world_size > 1 and device.type == "cpu":
         # Processes sharing a node share its cores; more threads than cores only adds contention.
+        import ignite.distributed as idist
+
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // idist.get_nproc_per_node()))
     seed_everything(int(general["seed"]))
     return device
+
+
+def rank_and_world_size() -> tuple[int, int]:
+    """This process's rank and the number of processes: ``(0, 1)`` outside a process group.
+
+    It reads torch.distributed directly, so a single-process run never imports ignite.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def free_port() -> int:
@@ -161,6 +180,8 @@ def free_port() -> int:
 
 def average_gradients(parameters: list[torch.nn.Parameter]) -> None:
     """Replace each gradient by its mean over all processes: one all-reduce per device and dtype."""
+    import ignite.distributed as idist
+
     buckets: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
     for parameter in parameters:
         if parameter.grad is not None:
@@ -179,6 +200,8 @@ def average_gradients(parameters: list[torch.nn.Parameter]) -> None:
 
 def broadcast_parameters(module: torch.nn.Module, src: int = 0) -> None:
     """Copy rank ``src``'s parameters and buffers to every process."""
+    import ignite.distributed as idist
+
     for tensor in module.state_dict().values():
         if isinstance(tensor, torch.Tensor):
             tensor.copy_(idist.broadcast(tensor, src=src))
@@ -186,6 +209,8 @@ def broadcast_parameters(module: torch.nn.Module, src: int = 0) -> None:
 
 def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
     """Copy rank ``src``'s buffers (e.g. batch norm running statistics) to every process."""
+    import ignite.distributed as idist
+
     for buffer in module.buffers():
         buffer.copy_(idist.broadcast(buffer, src=src))
 
@@ -203,6 +228,10 @@ def distribute_loader(loader: DataLoader, *, shuffle: bool, seed: int) -> tuple[
         The new loader and its sampler, whose ``set_epoch`` must be called each epoch
         (:func:`hyrax.training.sampler.attach_sampler` does it).
     """
+    import ignite.distributed as idist
+
+    from hyrax.training.sampler import EpochSampler
+
     world_size, rank = idist.get_world_size(), idist.get_rank()
     sampler = EpochSampler(
         len(loader.dataset), shuffle=shuffle, seed=seed, num_replicas=world_size, rank=rank
