@@ -50,9 +50,11 @@ class Test(Verb):
         from hyrax.inference.trained_model import find_trained_weights, load_trained_model, split_indices
         from hyrax.models.factory import model_class
         from hyrax.training.device import select_device
-        from hyrax.training.tracking import record_run
+        from hyrax.training.mlflow_store import import_in_background, record_run
 
         config = self.config
+        if config["train"]["mlflow"]:
+            import_in_background()
         key = "test.model_weights_file"
         trained = find_trained_weights(config, config["test"]["model_weights_file"], key)
         if trained.train_dir is None:
