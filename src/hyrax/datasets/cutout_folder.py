@@ -194,6 +194,29 @@ def _strings(column) -> list[str]:
     return (np.char.decode(values, "utf-8") if values.dtype.kind == "S" else values.astype(str)).tolist()
 
 
+def cutout_folder(
+    data_dir: str | os.PathLike | bool, results_root: str | os.PathLike, fallback: str | os.PathLike
+) -> Path:
+    """The cutout folder to read: ``data_dir``, else the newest complete download's, else ``fallback``.
+
+    Parameters
+    ----------
+    data_dir : path or False
+        ``data_set.HSCDataSet.data_dir``.
+    results_root : path
+        ``general.results_dir``, where download runs are looked for.
+    fallback : path
+        ``general.data_dir``.
+    """
+    if data_dir:
+        return Path(data_dir)
+    downloaded = newest_download_folder(results_root)
+    if downloaded is not None:
+        logger.info("Reading the cutouts of the newest download, in %s", downloaded)
+        return downloaded
+    return Path(fallback)
+
+
 def format_time(seconds: float) -> str:
     """A UNIX time as the manifest writes it: UTC, ISO 8601, to the second."""
     return time.strftime(_TIME_FORMAT, time.gmtime(seconds))

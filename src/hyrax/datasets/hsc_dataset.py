@@ -20,14 +20,13 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 
 from hyrax.datasets.cutout_folder import (
     MANIFEST_NAME,
+    cutout_folder,
     filter_sort_key,
-    newest_download_folder,
     read_manifest,
     rebuild_manifest,
     scan_folder,
@@ -67,7 +66,10 @@ class HSCDataSet(FitsImageDataSet):
     config_table = "HSCDataSet"
 
     def _read_objects(self, table: Mapping) -> ObjectFiles:
-        directory = self.folder = self._folder(table)
+        general = self.config["general"]
+        directory = self.folder = cutout_folder(
+            table["data_dir"], general["results_dir"], general["data_dir"]
+        )
         if not directory.is_dir():
             raise DataError(
                 f"HSCDataSet: the cutout folder {directory} does not exist. Run `hyrax download`, or set "
@@ -102,16 +104,6 @@ class HSCDataSet(FitsImageDataSet):
         metadata = {"object_id": np.array(ids)}
         metadata.update({name: values[rows_of_ids] for name, values in extra.items() if name != "object_id"})
         return ObjectFiles(ids=ids, channels=filters, paths=paths, metadata=metadata)
-
-    def _folder(self, table: Mapping) -> Path:
-        """``data_dir`` if set, else the newest complete download's folder, else ``general.data_dir``."""
-        if table["data_dir"]:
-            return Path(table["data_dir"])
-        downloaded = newest_download_folder(self.config["general"]["results_dir"])
-        if downloaded is not None:
-            logger.info("HSCDataSet: reading the cutouts of the newest download, in %s", downloaded)
-            return downloaded
-        return Path(self.config["general"]["data_dir"])
 
     def _complete_objects(self, ids: list[str], files: dict[str, dict[str, str]], filters: list[str]) -> list:
         """Return the ids that have a file for every filter, warning once about the others."""

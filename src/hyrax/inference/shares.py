@@ -47,6 +47,24 @@ def part_dir(results_dir: Path, rank: int) -> Path:
     return Path(results_dir) / f".rank_{rank}"
 
 
+def origin_overrides(dataset: Any) -> dict[str, Any]:
+    """Keys to pin in ``dataset_config.toml`` so it rebuilds exactly ``dataset`` later.
+
+    An InferenceDataSet whose ``results_dir`` was false took the newest infer run, and an HSCDataSet
+    whose ``data_dir`` was false the newest download; the copy names the directory actually read,
+    which a later run would otherwise replace.
+    """
+    from hyrax.datasets.hsc_dataset import HSCDataSet
+    from hyrax.datasets.inference_dataset import InferenceDataSet
+
+    inner = getattr(dataset, "dataset", dataset)  # a CachedDataset wraps the dataset
+    if isinstance(inner, InferenceDataSet):
+        return {"data_set.InferenceDataSet.results_dir": str(inner.results_dir)}
+    if isinstance(inner, HSCDataSet):
+        return {f"data_set.{inner.config_table}.data_dir": str(inner.folder.resolve())}
+    return {}
+
+
 def share_bounds(n_objects: int, world_size: int, batch_size: int) -> list[slice]:
     """Contiguous shares of ``n_objects``, one per rank, cut at multiples of ``batch_size``.
 
@@ -88,7 +106,6 @@ def infer_share(local_rank: int, job: InferJob) -> int:
     from hyrax.inference.runner import infer_into
     from hyrax.inference.trained_model import find_trained_weights, load_trained_model, split_indices
     from hyrax.training.distributed import rank_and_world_size, setup_process
-    from hyrax.verbs.infer import origin_overrides
 
     config = job.config
     device = setup_process(config["general"], local_rank)

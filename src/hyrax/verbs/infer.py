@@ -10,24 +10,6 @@ from hyrax.verbs.base import Verb, hyrax_verb
 logger = logging.getLogger(__name__)
 
 
-def origin_overrides(dataset: Any) -> dict[str, Any]:
-    """Keys to pin in ``dataset_config.toml`` so it rebuilds exactly ``dataset`` later.
-
-    An InferenceDataSet whose ``results_dir`` was false took the newest infer run, and an HSCDataSet
-    whose ``data_dir`` was false the newest download; the copy names the directory actually read,
-    which a later run would otherwise replace.
-    """
-    from hyrax.datasets.hsc_dataset import HSCDataSet
-    from hyrax.datasets.inference_dataset import InferenceDataSet
-
-    inner = getattr(dataset, "dataset", dataset)  # a CachedDataset wraps the dataset
-    if isinstance(inner, InferenceDataSet):
-        return {"data_set.InferenceDataSet.results_dir": str(inner.results_dir)}
-    if isinstance(inner, HSCDataSet):
-        return {f"data_set.{inner.config_table}.data_dir": str(inner.folder.resolve())}
-    return {}
-
-
 @hyrax_verb("infer")
 class Infer(Verb):
     """Run a trained model over a dataset and save one output vector per object."""

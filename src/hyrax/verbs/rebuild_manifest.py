@@ -28,13 +28,11 @@ class RebuildManifest(Verb):
         Path
             The manifest written.
         """
-        from hyrax.datasets.cutout_folder import newest_download_folder, rebuild_manifest
+        from hyrax.datasets.cutout_folder import cutout_folder, rebuild_manifest
 
-        folder = (
-            directory
-            or self.config["data_set"]["HSCDataSet"]["data_dir"]
-            or newest_download_folder(self.config["general"]["results_dir"])
-            or self.config["general"]["data_dir"]
+        general = self.config["general"]
+        folder = directory or cutout_folder(
+            self.config["data_set"]["HSCDataSet"]["data_dir"], general["results_dir"], general["data_dir"]
         )
         manifest = rebuild_manifest(folder)
         print(f"Wrote {manifest}")
