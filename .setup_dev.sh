@@ -43,7 +43,7 @@ install -e ".[dev]"
 
 "$VENV_PY" -m compileall -q src >/dev/null
 # umap's numba code compiles once into the per-user cache, so that no `hyrax umap` waits for it.
-echo "== Compiling umap's numba code into $("$VENV_PY" -c 'from hyrax.inference.umap_reducer import numba_cache_dir as d; print(d())')"
+echo "== Compiling umap's numba code into $("$VENV_PY" -c 'from hyrax.process import numba_cache_dir as d; print(d())')"
 "$VENV_PY" -W ignore -c "from hyrax.inference.umap_reducer import warm_numba_cache; warm_numba_cache()"
 
 if [ -d .git ] || git rev-parse --git-dir >/dev/null 2>&1; then

@@ -475,7 +475,12 @@ def micro_onnx(args, config: Path, export_dir: Path) -> None:
 
     hyrax_config = load_config(config)
     dataset = build_dataset(hyrax_config)
-    weights = find_trained_weights(hyrax_config, hyrax_config["infer"]["model_weights_file"], "infer")
+    weights = find_trained_weights(
+        hyrax_config["infer"]["model_weights_file"],
+        "infer",
+        results_root=hyrax_config["general"]["results_dir"],
+        weights_filename=hyrax_config["train"]["weights_filename"],
+    )
     model = load_trained_model(hyrax_config, dataset, weights.weights)
     batch = torch.from_numpy(np.random.default_rng(0).random((args.micro_batch, 3, 64, 64), np.float32))
     default_threads = torch.get_num_threads()

@@ -38,7 +38,7 @@ import numpy as np
 from hyrax.config import load_config
 from hyrax.inference.results_format import write_dataset_config
 from hyrax.inference.results_writer import ResultsWriter
-from hyrax.inference.umap_reducer import numba_cache_dir
+from hyrax.process import numba_cache_dir
 from hyrax.results import create_results_dir, mark_complete
 
 CLUSTERS = 10

@@ -8,7 +8,6 @@ from typing import Any
 
 from hyrax.config import ConfigManager
 from hyrax.errors import did_you_mean
-from hyrax.log import setup_logging
 from hyrax.registry import DATA_SET_REGISTRY, MODEL_REGISTRY, VERB_REGISTRY
 
 
@@ -44,8 +43,6 @@ class Hyrax:
     def __init__(self, config_file: str | os.PathLike | None = None):
         self.config_manager = ConfigManager(config_file)
         self.config = self.config_manager.config
-        general = self.config["general"]
-        setup_logging(general["log_level"], general["log_destination"])
 
     def set_config(self, key: str, value: Any, origin: str = "") -> None:
         """Set a dotted configuration key, e.g. ``h.set_config("train.epochs", 3)``.
@@ -63,12 +60,17 @@ class Hyrax:
         self.config_manager.refresh_plugins()
 
     def run_verb(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """Run verb ``name`` with the current configuration and return its result."""
+        """Run verb ``name`` with the current configuration and return its result.
+
+        The verb runs in :func:`~hyrax.process.verb_scope`: its log messages go where ``[general]`` says
+        while it runs, and the logging set-up is restored after it.
+        """
+        from hyrax.process import verb_scope
+
         verb_class = VERB_REGISTRY.get(name)
         self.config_manager.refresh_plugins()
-        general = self.config["general"]
-        setup_logging(general["log_level"], general["log_destination"])
-        return verb_class(self.config_manager).run(*args, **kwargs)
+        with verb_scope(self.config["general"]):
+            return verb_class(self.config_manager).run(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 _LEVELS["critical"] = logging.CRITICAL
@@ -14,11 +16,12 @@ class _HyraxHandlerMixin:
     """Marks the handlers Hyrax installed, so set-up can replace them instead of stacking them."""
 
 
-def setup_logging(level: str = "info", destination: str = "stderr") -> None:
-    """Send Hyrax's log messages at ``level`` and above to ``destination``.
+def setup_logging(level: str = "info", destination: str = "stderr") -> logging.Handler:
+    """Send Hyrax's log messages at ``level`` and above to ``destination``, for the rest of the process.
 
     Other libraries' loggers stay at warning, so their chatter does not drown Hyrax's messages.
     Calling it again replaces the previous set-up. Credentials in URLs are masked in every line.
+    Verbs use :func:`logging_scope` instead, which undoes its set-up when the verb ends.
 
     Parameters
     ----------
@@ -26,12 +29,64 @@ def setup_logging(level: str = "info", destination: str = "stderr") -> None:
         "debug", "info", "warning", "error" or "critical".
     destination : str
         "stderr", "stdout", or the path of a file to append to.
+
+    Returns
+    -------
+    logging.Handler
+        The handler installed on the root logger.
     """
+    handler = _make_handler(level, destination)
+    root = logging.getLogger()
+    for old in _hyrax_handlers():
+        root.removeHandler(old)
+        old.close()
+    _install(handler, level)
+    return handler
+
+
+@contextlib.contextmanager
+def logging_scope(level: str = "info", destination: str = "stderr") -> Iterator[logging.Handler]:
+    """Like :func:`setup_logging` inside the block; after it, the logging set-up is as it was before.
+
+    Parameters
+    ----------
+    level : str
+        "debug", "info", "warning", "error" or "critical".
+    destination : str
+        "stderr", "stdout", or the path of a file to append to.
+
+    Yields
+    ------
+    logging.Handler
+        The handler installed for the block.
+    """
+    handler = _make_handler(level, destination)
+    root, hyrax_logger = logging.getLogger(), logging.getLogger("hyrax")
+    root_level, hyrax_level, previous = root.level, hyrax_logger.level, _hyrax_handlers()
+    for old in previous:
+        root.removeHandler(old)
+    _install(handler, level)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+        for old in previous:
+            root.addHandler(old)
+        root.setLevel(root_level)
+        hyrax_logger.setLevel(hyrax_level)
+
+
+def _hyrax_handlers() -> list[logging.Handler]:
+    return [handler for handler in logging.getLogger().handlers if isinstance(handler, _HyraxHandlerMixin)]
+
+
+def _make_handler(level: str, destination: str) -> logging.Handler:
+    """A handler for ``destination``, checking ``level`` and the destination first."""
     from hyrax.config.redact import RedactingFormatter
     from hyrax.errors import ConfigError, did_you_mean
 
-    numeric = _LEVELS.get(str(level).lower())
-    if numeric is None:
+    if str(level).lower() not in _LEVELS:
         raise ConfigError(
             f"general.log_level must be one of {', '.join(_LEVELS)}; got {level!r}."
             f"{did_you_mean(str(level), _LEVELS)}",
@@ -51,13 +106,14 @@ def setup_logging(level: str = "info", destination: str = "stderr") -> None:
                 key="general.log_destination",
             ) from None
     handler.setFormatter(RedactingFormatter(_FORMAT, datefmt="%H:%M:%S"))
+    return handler
+
+
+def _install(handler: logging.Handler, level: str) -> None:
+    numeric = _LEVELS[str(level).lower()]
     root = logging.getLogger()
-    for old in [h for h in root.handlers if isinstance(h, _HyraxHandlerMixin)]:
-        root.removeHandler(old)
-        old.close()
     root.addHandler(handler)
     if root.level == logging.NOTSET or root.level > logging.WARNING:
         root.setLevel(logging.WARNING)
-    hyrax_logger = logging.getLogger("hyrax")
-    hyrax_logger.setLevel(numeric)
+    logging.getLogger("hyrax").setLevel(numeric)
     handler.setLevel(min(numeric, logging.WARNING))

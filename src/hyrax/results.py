@@ -13,7 +13,6 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 from hyrax.errors import ResultsNotFoundError
@@ -85,13 +84,13 @@ def list_results_dirs(results_root: str | os.PathLike, verb: str, complete_only:
     return sorted(found, key=_started_ns)
 
 
-def find_most_recent_results_dir(config: Mapping, verb: str) -> Path:
-    """Return the newest complete results directory of ``verb``.
+def find_most_recent_results_dir(results_root: str | os.PathLike, verb: str) -> Path:
+    """Return the newest complete results directory of ``verb`` under ``results_root``.
 
     Parameters
     ----------
-    config : mapping
-        The Hyrax configuration; ``general.results_dir`` is searched.
+    results_root : path
+        The folder holding the results directories (``general.results_dir``).
     verb : str
         The verb whose results are wanted (``"train"``, ``"infer"``, ...).
 
@@ -100,7 +99,7 @@ def find_most_recent_results_dir(config: Mapping, verb: str) -> Path:
     ResultsNotFoundError
         When there is none, saying where it looked and what to run first.
     """
-    root = Path(config["general"]["results_dir"])
+    root = Path(results_root)
     found = list_results_dirs(root, verb)
     if not found:
         incomplete = list_results_dirs(root, verb, complete_only=False)
@@ -116,13 +115,24 @@ def find_most_recent_results_dir(config: Mapping, verb: str) -> Path:
     return found[-1]
 
 
-def resolve_input_dir(config: Mapping, configured: str | bool, verb: str) -> Path:
+def resolve_input_dir(
+    configured: str | os.PathLike | bool, verb: str, results_root: str | os.PathLike
+) -> Path:
     """Return ``configured`` if it is a path, else the newest complete results of ``verb``.
 
     A named directory must exist and be complete: an interrupted run is refused by name.
+
+    Parameters
+    ----------
+    configured : path or False
+        The directory a user named (an ``input_dir`` key), or False for the newest one.
+    verb : str
+        The verb whose results are wanted.
+    results_root : path
+        Where to look for the newest one (``general.results_dir``).
     """
     if not configured:
-        return find_most_recent_results_dir(config, verb)
+        return find_most_recent_results_dir(results_root, verb)
     directory = Path(configured)
     if not directory.is_dir():
         raise ResultsNotFoundError(f"Results directory {directory} does not exist.")

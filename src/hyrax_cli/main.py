@@ -97,10 +97,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for key, value in args.overrides:
             hyrax.set_config(key, value, origin=f"--set {key}={value!r}")
         debug = hyrax.config["general"]["log_level"] == "debug"
+        from hyrax.process import verb_scope
         from hyrax.registry import VERB_REGISTRY
 
         verb = VERB_REGISTRY.get(args.verb)(hyrax.config_manager)
-        verb.run_cli(args)
+        with verb_scope(hyrax.config["general"]):
+            verb.run_cli(args)
     except KeyboardInterrupt:
         print(f"hyrax {args.verb}: interrupted.", file=sys.stderr)
         return 130

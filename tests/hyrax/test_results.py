@@ -15,10 +15,6 @@ from hyrax.results import (
 )
 
 
-def _config(root):
-    return {"general": {"results_dir": str(root)}}
-
-
 def test_directory_name_format(tmp_path):
     directory = create_results_dir(tmp_path / "results", "train")
     assert re.fullmatch(r"\d{8}-\d{6}-train-[0-9a-f]{6}", directory.name)
@@ -39,14 +35,14 @@ def test_most_recent_complete_directory_is_found(tmp_path):
     create_results_dir(tmp_path, "train")  # a newer run that never finished
     other = create_results_dir(tmp_path, "infer")
     mark_complete(other)
-    assert find_most_recent_results_dir(_config(tmp_path), "train") == second
+    assert find_most_recent_results_dir(tmp_path, "train") == second
     assert list_results_dirs(tmp_path, "train") == [first, second]
 
 
 def test_no_complete_directory_says_so(tmp_path):
     create_results_dir(tmp_path, "infer")
     with pytest.raises(ResultsNotFoundError) as caught:
-        find_most_recent_results_dir(_config(tmp_path), "infer")
+        find_most_recent_results_dir(tmp_path, "infer")
     message = str(caught.value)
     assert "1 infer run(s) there did not finish" in message and "hyrax infer" in message
     assert isinstance(caught.value, FileNotFoundError)
@@ -55,10 +51,10 @@ def test_no_complete_directory_says_so(tmp_path):
 def test_named_input_directory_must_be_complete(tmp_path):
     directory = create_results_dir(tmp_path, "infer")
     with pytest.raises(ResultsNotFoundError, match="did not finish"):
-        resolve_input_dir(_config(tmp_path), str(directory), "infer")
+        resolve_input_dir(str(directory), "infer", tmp_path)
     mark_complete(directory)
     assert (directory / COMPLETE_MARKER_NAME).is_file()
-    assert resolve_input_dir(_config(tmp_path), str(directory), "infer") == directory
-    assert resolve_input_dir(_config(tmp_path), False, "infer") == directory
+    assert resolve_input_dir(str(directory), "infer", tmp_path) == directory
+    assert resolve_input_dir(False, "infer", tmp_path) == directory
     with pytest.raises(ResultsNotFoundError, match="does not exist"):
-        resolve_input_dir(_config(tmp_path), str(tmp_path / "missing"), "infer")
+        resolve_input_dir(str(tmp_path / "missing"), "infer", tmp_path)

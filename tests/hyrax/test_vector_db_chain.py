@@ -172,7 +172,7 @@ def test_an_interrupted_run_completes_when_run_again_without_duplicates(saved, t
             "vector_db.vector_db_dir": str(folder),
         },
     )
-    with open_vector_db(h.config, for_writing=True) as partial:  # as if a run stopped after 100
+    with open_vector_db(h.config["vector_db"], for_writing=True) as partial:  # as if a run stopped after 100
         partial.upsert(
             list(infer.ids()[:100]), infer.vectors(0, 100), infer.metadata(range(100), ["class", "label"])
         )

@@ -90,7 +90,7 @@ class InferenceDataSet(HyraxDataset):
         super().__init__(config)
         if results_dir is None:
             results_dir = config["data_set"]["InferenceDataSet"]["results_dir"]
-        self.results_dir = resolve_input_dir(config, results_dir, "infer").resolve()
+        self.results_dir = resolve_input_dir(results_dir, "infer", config["general"]["results_dir"]).resolve()
         self.reader = ResultsReader(self.results_dir)
         self._ids = ResultIds(self.reader)
         self._origin: HyraxDataset | None = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,11 +82,11 @@ def share_bounds(n_objects: int, world_size: int, batch_size: int) -> list[slice
     return [slice(cuts[rank], cuts[rank + 1]) for rank in range(world_size)]
 
 
-def loader_settings(config: Any) -> dict[str, Any]:
-    """The ``[data_loader]`` table with ``infer.batch_size`` applied."""
-    settings = dict(config["data_loader"])
-    if config["infer"]["batch_size"] is not False:
-        settings["batch_size"] = config["infer"]["batch_size"]
+def loader_settings(data_loader: Mapping[str, Any], batch_size: int | bool) -> dict[str, Any]:
+    """The ``[data_loader]`` table with ``batch_size`` in place of its own, unless it is False."""
+    settings = dict(data_loader)
+    if batch_size is not False:
+        settings["batch_size"] = batch_size
     return settings
 
 
@@ -121,11 +122,16 @@ def infer_share(local_rank: int, job: InferJob) -> int:
         model, trained, weights = _onnx_model(settings, config["general"]["device"])
         device = torch.device("cpu")  # onnxruntime takes host arrays and picks its own device
     else:
-        trained = find_trained_weights(config, settings["model_weights_file"], "infer.model_weights_file")
+        trained = find_trained_weights(
+            settings["model_weights_file"],
+            "infer.model_weights_file",
+            results_root=config["general"]["results_dir"],
+            weights_filename=config["train"]["weights_filename"],
+        )
         weights = str(Path(trained.weights).resolve())
     indices = split_indices(trained, settings["split"], len(dataset), "infer.split")
     everything = np.arange(len(dataset)) if indices is None else np.asarray(indices)
-    loading = loader_settings(config)
+    loading = loader_settings(config["data_loader"], settings["batch_size"])
     share = everything[share_bounds(len(everything), world_size, int(loading["batch_size"]))[rank]]
     seed = int(config["general"]["seed"])
     loader = make_data_loader(dataset, share, loading, shuffle=False, seed=seed)

@@ -43,8 +43,8 @@ class TrainedWeights:
     train_dir: Path | None
 
 
-def _weights_filename(train_dir: Path, config: Mapping) -> str:
-    """``train.weights_filename`` as the train run had it, else as the current configuration has it."""
+def _weights_filename(train_dir: Path, default: str) -> str:
+    """``train.weights_filename`` as the train run had it, else ``default``."""
     from hyrax.config import RUNTIME_CONFIG_NAME, read_toml
 
     runtime = train_dir / RUNTIME_CONFIG_NAME
@@ -52,20 +52,29 @@ def _weights_filename(train_dir: Path, config: Mapping) -> str:
         name = read_toml(runtime).unwrap().get("train", {}).get("weights_filename")
         if isinstance(name, str) and name:
             return name
-    return config["train"]["weights_filename"]
+    return default
 
 
-def find_trained_weights(config: Mapping, configured: str | os.PathLike | bool, key: str) -> TrainedWeights:
+def find_trained_weights(
+    configured: str | os.PathLike | bool,
+    key: str,
+    *,
+    results_root: str | os.PathLike,
+    weights_filename: str,
+) -> TrainedWeights:
     """Resolve a weights setting into a weights file and its train run.
 
     Parameters
     ----------
-    config : ConfigDict or mapping
-        The whole configuration (``general.results_dir`` and ``train.weights_filename`` are read).
     configured : path or False
         A weights file, a train results directory, or False for the most recent complete train run.
     key : str
         The dotted configuration key ``configured`` came from, named in errors.
+    results_root : path
+        Where train runs are looked for (``general.results_dir``).
+    weights_filename : str
+        The weights file's name in a train directory whose own configuration does not say
+        (``train.weights_filename``).
 
     Returns
     -------
@@ -80,12 +89,12 @@ def find_trained_weights(config: Mapping, configured: str | os.PathLike | bool, 
         When there is no complete train run to take the weights from.
     """
     if configured is False or configured is None or configured == "":
-        train_dir = find_most_recent_results_dir(config, "train")
-        weights = train_dir / _weights_filename(train_dir, config)
+        train_dir = find_most_recent_results_dir(results_root, "train")
+        weights = train_dir / _weights_filename(train_dir, weights_filename)
         how = f"the most recent complete train run ({key} = false)"
     elif Path(configured).is_dir():
-        train_dir = resolve_input_dir(config, configured, "train")
-        weights = train_dir / _weights_filename(train_dir, config)
+        train_dir = resolve_input_dir(configured, "train", results_root)
+        weights = train_dir / _weights_filename(train_dir, weights_filename)
         how = f"the train results directory {key} names"
     else:
         weights = Path(configured)

@@ -7,7 +7,7 @@ private name it uses is gone:
 
 - Numba compiles umap's and pynndescent's functions the first time a process runs them, which takes
   tens of seconds. Only some of them ask numba to cache the compiled code on disk; :func:`import_umap`
-  points numba's cache at a per-user folder (:func:`numba_cache_dir`) and turns the cache on for the
+  finds numba's cache in a per-user folder (:func:`hyrax.process.numba_cache_dir`) and turns it on for the
   others too (through each dispatcher's ``_cache`` and ``enable_caching``).
 - :func:`fit_reducer` names the euclidean metric in ``UMAP._input_distance_func`` for small fits, so
   transforming uses sklearn's vectorised distances rather than one Python call per pair.
@@ -29,6 +29,7 @@ import numpy as np
 from hyrax.errors import ConfigError
 from hyrax.inference.results_reader import ResultsReader
 from hyrax.inference.results_writer import ResultsWriter
+from hyrax.process import numba_cache_dir, set_library_environment
 
 logger = logging.getLogger(__name__)
 
@@ -36,36 +37,12 @@ logger = logging.getLogger(__name__)
 _UMAP_SMALL_TRANSFORM = 10000
 
 
-def numba_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/hyrax/numba``, or ``~/.cache/hyrax/numba``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "hyrax" / "numba"
-
-
-def configure_numba_cache() -> Path:
-    """Set ``NUMBA_CACHE_DIR`` to :func:`numba_cache_dir` unless the user set it; return the folder.
-
-    Numba reads the variable when it is first imported, so call this before importing umap.
-    """
-    if "NUMBA_CACHE_DIR" not in os.environ:
-        folder = numba_cache_dir()
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            logger.warning(
-                "Cannot create the numba cache folder %s (%s); umap compiles every run.", folder, error
-            )
-            return folder
-        os.environ["NUMBA_CACHE_DIR"] = str(folder)
-    return Path(os.environ["NUMBA_CACHE_DIR"])
-
-
 def import_umap() -> Any:
     """Import and return the ``umap`` module with numba's on-disk cache on for all its functions.
 
-    Functions numba cannot cache (it warns "Cannot cache compiled function") compile as before.
+    Functions numba cannot cache (it warns "Cannot cache compiled function") compile as before. The
+    cache is in ``NUMBA_CACHE_DIR``, which a verb sets (:mod:`hyrax.process`) before umap is imported.
     """
-    configure_numba_cache()
     import umap
     from numba.core.dispatcher import Dispatcher
 
@@ -102,12 +79,13 @@ def warm_numba_cache() -> Path:
     Path
         The numba cache folder.
     """
+    set_library_environment()
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(300, 8)).astype(np.float32)
     reducer = fit_reducer(vectors[:200], {"n_neighbors": 15}, n_to_transform=100)
     with _uncacheable_quietly():
         reducer.transform(vectors[200:])
-    return configure_numba_cache()
+    return Path(os.environ["NUMBA_CACHE_DIR"])
 
 
 @contextlib.contextmanager

@@ -135,7 +135,9 @@ def _saved_database(job: ScoringJob) -> Any:
 
     nprobe = job.settings["knn_nprobe"]
     options = {"nprobe": int(nprobe)} if nprobe else {}
-    return open_saved_database(job.config, job.source.results_dir, len(job.source), **options)
+    return open_saved_database(
+        job.config["general"]["results_dir"], job.source.results_dir, len(job.source), **options
+    )
 
 
 def _neighbour_distances_from_db(job: ScoringJob, db: Any, k: int) -> np.ndarray:

@@ -78,4 +78,9 @@ def _weights_of(job: ScoringJob) -> Any:
                 "unknown. Set outliers.model_weights_file to the weights file (or train results directory)."
             )
         configured = json.loads(info.read_text(encoding="utf-8"))["weights"]
-    return find_trained_weights(job.config, configured, "outliers.model_weights_file").weights
+    return find_trained_weights(
+        configured,
+        "outliers.model_weights_file",
+        results_root=job.config["general"]["results_dir"],
+        weights_filename=job.config["train"]["weights_filename"],
+    ).weights

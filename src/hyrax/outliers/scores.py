@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -11,21 +12,22 @@ SCORE_FIELD = "outlier_score"
 """The name under which other verbs show an object's outlier score."""
 
 
-def newest_scores_table(config: Mapping) -> Path | None:
-    """``outliers.parquet`` of the newest complete outliers run, or None when there is none."""
+def newest_scores_table(results_root: str | os.PathLike) -> Path | None:
+    """``outliers.parquet`` of the newest complete outliers run under ``results_root``, or None."""
     from hyrax.results import list_results_dirs
     from hyrax.verbs.outliers import TABLE_NAME
 
-    runs = list_results_dirs(config["general"]["results_dir"], "outliers")
+    runs = list_results_dirs(results_root, "outliers")
     return runs[-1] / TABLE_NAME if runs and (runs[-1] / TABLE_NAME).is_file() else None
 
 
-def scores_of(config: Mapping, object_ids: Sequence[str]) -> np.ndarray | None:
-    """The outlier score of each object in the newest outliers run (NaN where it has none), or None.
+def scores_of(results_root: str | os.PathLike, object_ids: Sequence[str]) -> np.ndarray | None:
+    """The outlier score of each object in the newest outliers run under ``results_root`` (NaN where it
+    has none), or None when there is no such run.
 
     Objects are matched by id, so any run over the same objects serves, whichever infer run it read.
     """
-    path = newest_scores_table(config)
+    path = newest_scores_table(results_root)
     if path is None:
         return None
     import pyarrow.parquet as pq

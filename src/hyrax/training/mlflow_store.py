@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 import time
 from collections.abc import Mapping
@@ -79,8 +78,6 @@ class MlflowRun:
     """One run in the shared SQLite store, written through its own client: no global MLflow state."""
 
     def __init__(self, store_dir: Path, experiment_name: str, run_name: str, tags: dict[str, str]) -> None:
-        # mlflow reads this when first imported; the store is local, so nothing else uses the network.
-        os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
         from mlflow.tracking import MlflowClient
 
         # MLflow installs its own INFO handler on import; its store-creation chatter is not for users.

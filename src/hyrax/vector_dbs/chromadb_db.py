@@ -50,8 +50,8 @@ class ChromaDB(VectorDB):
         self._collection: Any = None
 
     def _make_client(self) -> Any:
-        # Telemetry must be off before chromadb is first imported, as well as in the client settings.
-        os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+        # A verb turns Chroma's telemetry off for the process (hyrax.process); this client's too, for
+        # a database opened outside a verb.
         chromadb = import_optional("chromadb")
         if self.server_url is None:
             os.makedirs(self.path, exist_ok=True)

@@ -81,14 +81,21 @@ def read_record(results_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def open_vector_db(
-    config: Mapping, *, for_writing: bool = False, default_path: str | os.PathLike | None = None
+    settings: Mapping,
+    *,
+    results_root: str | os.PathLike | None = None,
+    for_writing: bool = False,
+    default_path: str | os.PathLike | None = None,
 ) -> VectorDB:
-    """Create (without connecting) the :class:`VectorDB` that ``config["vector_db"]`` names.
+    """Create (without connecting) the :class:`VectorDB` that a ``[vector_db]`` table names.
 
     Parameters
     ----------
-    config : mapping
-        The whole Hyrax configuration.
+    settings : mapping
+        The ``[vector_db]`` table: ``name``, ``server_url``, ``vector_db_dir``, ``collection``, ``metric``.
+    results_root : path, optional
+        Where to look for the newest ``save_to_database`` run (``general.results_dir``), when reading
+        and ``settings`` names neither a server nor a folder.
     for_writing : bool
         Open for ``save_to_database``: the database is created if missing, in ``default_path`` when
         neither ``vector_db.server_url`` nor ``vector_db.vector_db_dir`` is set, and a new collection
@@ -107,7 +114,6 @@ def open_vector_db(
     ResultsNotFoundError
         When reading and there is no database: no such folder, or no complete save_to_database run.
     """
-    settings = config["vector_db"]
     collection = str(settings.get("collection", "hyrax"))
     metric = settings.get("metric", "l2") if for_writing else None
     name = str(settings["name"])
@@ -123,8 +129,10 @@ def open_vector_db(
         else:
             from hyrax.results import find_most_recent_results_dir
 
+            if results_root is None:
+                raise ValueError("open_vector_db needs results_root to find the newest saved database.")
             try:
-                run_dir = find_most_recent_results_dir(config, SAVE_VERB)
+                run_dir = find_most_recent_results_dir(results_root, SAVE_VERB)
             except ResultsNotFoundError as error:
                 raise ResultsNotFoundError(
                     f"{error} (Or set vector_db.vector_db_dir or vector_db.server_url to an existing "
@@ -167,17 +175,17 @@ def _recorded_target(record: Mapping, run_dir: Path) -> tuple[str, str, str | No
 
 
 def open_saved_database(
-    config: Mapping, input_dir: str | os.PathLike, count: int, **options: Any
+    results_root: str | os.PathLike, input_dir: str | os.PathLike, count: int, **options: Any
 ) -> VectorDB | None:
-    """The database of the newest complete save_to_database run that stored all ``count`` vectors of
-    ``input_dir``, or None when there is none.
+    """The database of the newest complete save_to_database run under ``results_root`` that stored
+    all ``count`` vectors of ``input_dir``, or None when there is none.
 
     ``options`` go to the backend's constructor where it takes them (e.g. ``nprobe`` for FAISS).
     """
     from hyrax.results import list_results_dirs
 
     wanted = Path(input_dir).resolve()
-    for run_dir in reversed(list_results_dirs(config["general"]["results_dir"], SAVE_VERB)):
+    for run_dir in reversed(list_results_dirs(results_root, SAVE_VERB)):
         if not (run_dir / RECORD_NAME).is_file():
             continue
         record = read_record(run_dir)

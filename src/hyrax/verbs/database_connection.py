@@ -28,4 +28,6 @@ class DatabaseConnection(Verb):
         """
         from hyrax.vector_dbs.connect import open_vector_db
 
-        return open_vector_db(self.config).connect()
+        return open_vector_db(
+            self.config["vector_db"], results_root=self.config["general"]["results_dir"]
+        ).connect()

@@ -50,7 +50,12 @@ class Export(Verb):
         require_onnx_packages("onnx", "onnxscript", "onnxruntime")
         config = self.config
         settings = config["export"]
-        trained = find_trained_weights(config, settings["model_weights_file"], "export.model_weights_file")
+        trained = find_trained_weights(
+            settings["model_weights_file"],
+            "export.model_weights_file",
+            results_root=config["general"]["results_dir"],
+            weights_filename=config["train"]["weights_filename"],
+        )
         dataset = build_dataset(config)
         seed = int(config["general"]["seed"])
         loader = make_data_loader(dataset, None, config["data_loader"], shuffle=False, seed=seed)

@@ -87,7 +87,9 @@ class Lookup(Verb):
 
         if (id is None) == (vector is None):
             raise VectorDBError("Give lookup an object id or a query vector (exactly one).")
-        with open_vector_db(self.config) as db:
+        with open_vector_db(
+            self.config["vector_db"], results_root=self.config["general"]["results_dir"]
+        ) as db:
             if db.count() == 0:
                 raise VectorDBError(
                     f"The {db.where} is empty. Run `hyrax save_to_database` to fill it first."
@@ -106,7 +108,7 @@ class Lookup(Verb):
             metadata = db.get_by_id(ids.tolist(), include_metadata=True).metadata if len(ids) else {}
         from hyrax.outliers.scores import SCORE_FIELD, scores_of
 
-        scores = scores_of(self.config, ids.tolist())
+        scores = scores_of(self.config["general"]["results_dir"], ids.tolist())
         if scores is not None:
             metadata = {**metadata, SCORE_FIELD: scores.astype(np.float64)}
         width = max([1, *(len(i) for i in ids.tolist())])

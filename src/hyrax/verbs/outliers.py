@@ -58,7 +58,7 @@ class Outliers(Verb):
         if int(top) < 0:
             raise OutlierError(f"-n (top) must be 0 or more; got {top}.")
         method_class = get_or_load_class({"name": settings["method"]}, OUTLIER_REGISTRY)
-        input_dir = resolve_input_dir(config, settings["input_dir"], "infer")
+        input_dir = resolve_input_dir(settings["input_dir"], "infer", config["general"]["results_dir"])
         source = InferenceDataSet.from_directory(input_dir, config)
         if len(source) == 0 or source.reader.dtype is None:
             raise OutlierError(f"The infer run {input_dir} holds no vectors to score.")

@@ -55,7 +55,7 @@ class SaveToDatabase(Verb):
 
         config = self.config
         settings = config["vector_db"]
-        input_dir = resolve_input_dir(config, settings["input_dir"], "infer")
+        input_dir = resolve_input_dir(settings["input_dir"], "infer", config["general"]["results_dir"])
         source = InferenceDataSet.from_directory(input_dir, config)
         fields = [str(field) for field in settings["metadata_fields"]]
         if fields:
@@ -69,7 +69,9 @@ class SaveToDatabase(Verb):
                 )
         total = len(source)
         with self.results_directory() as results_dir:
-            db = open_vector_db(config, for_writing=True, default_path=results_dir / DATABASE_FOLDER)
+            db = open_vector_db(
+                config["vector_db"], for_writing=True, default_path=results_dir / DATABASE_FOLDER
+            )
             started = time.perf_counter()
             with db:
                 step = max(1, min(int(settings["insert_batch_size"]), int(db.max_batch_size)))

@@ -56,7 +56,12 @@ class Test(Verb):
         if config["train"]["mlflow"]:
             import_in_background()
         key = "test.model_weights_file"
-        trained = find_trained_weights(config, config["test"]["model_weights_file"], key)
+        trained = find_trained_weights(
+            config["test"]["model_weights_file"],
+            key,
+            results_root=config["general"]["results_dir"],
+            weights_filename=config["train"]["weights_filename"],
+        )
         if trained.train_dir is None:
             raise ConfigError(
                 f"The test split is saved by the train run, but the weights {trained.weights} are not in a "

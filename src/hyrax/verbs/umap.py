@@ -47,16 +47,16 @@ class Umap(Verb):
         from hyrax.inference.results_writer import ResultsWriter
         from hyrax.inference.umap_reducer import (
             fit_reducer,
-            numba_cache_dir,
             numba_cache_is_cold,
             sample_positions,
             transform_into,
         )
+        from hyrax.process import numba_cache_dir
         from hyrax.results import resolve_input_dir
 
         config = self.config
         settings = config["umap"]
-        input_dir = resolve_input_dir(config, settings["input_dir"], "infer")
+        input_dir = resolve_input_dir(settings["input_dir"], "infer", config["general"]["results_dir"])
         source = InferenceDataSet.from_directory(input_dir, config)
         logger.info("Reducing the %d vectors of %s", len(source), input_dir)
         started = time.perf_counter()

@@ -51,7 +51,7 @@ class Visualize(Verb):
         config = self.config
         settings = config["visualize"]
         seed = int(config["general"]["seed"])
-        input_dir = resolve_input_dir(config, settings["input_dir"], "umap")
+        input_dir = resolve_input_dir(settings["input_dir"], "umap", config["general"]["results_dir"])
         embedding = load_embedding(config, input_dir)
         if serve:
             from hyrax.visualize.explorer import serve as serve_app

@@ -191,7 +191,7 @@ def load_embedding(config: Mapping, input_dir: str | Path) -> Embedding:
     needed = [name for name in dict.fromkeys([*fields, wanted_color]) if name]
     scores = None
     if SCORE_FIELD in needed:
-        scores = scores_of(config, columns["object_id"])
+        scores = scores_of(config["general"]["results_dir"], columns["object_id"])
         needed.remove(SCORE_FIELD)
         if scores is None:
             raise ConfigError(

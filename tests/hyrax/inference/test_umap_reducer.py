@@ -9,12 +9,13 @@ import sys
 
 import numpy as np
 
-from hyrax.inference.umap_reducer import fit_reducer, numba_cache_dir, sample_positions
+from hyrax.inference.umap_reducer import fit_reducer, sample_positions
+from hyrax.process import numba_cache_dir
 
 
 def test_numba_cache_goes_to_a_per_user_folder_unless_set(tmp_path):
     code = (
-        "import os; from hyrax.inference.umap_reducer import configure_numba_cache; configure_numba_cache(); "
+        "import os; from hyrax.process import set_library_environment; set_library_environment(); "
         "import numba; print(os.environ['NUMBA_CACHE_DIR'], numba.config.CACHE_DIR)"
     )
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}

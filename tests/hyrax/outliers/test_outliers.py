@@ -141,7 +141,12 @@ def test_reconstruction_error_uses_the_model_that_made_the_infer_run(h):
     table = h.outliers(top=0).set_index("object_id")
     from hyrax.inference.trained_model import find_trained_weights, load_trained_model
 
-    weights = find_trained_weights(h.config, False, "infer.model_weights_file").weights
+    weights = find_trained_weights(
+        False,
+        "infer.model_weights_file",
+        results_root=h.config["general"]["results_dir"],
+        weights_filename=h.config["train"]["weights_filename"],
+    ).weights
     origin = source.origin
     model = load_trained_model(h.config, origin, weights)
     first = origin[0]
@@ -167,5 +172,5 @@ def test_lookup_and_visualize_show_the_score(h):
     assert found["outlier_score"][0] == pytest.approx(table.loc["obj_00299", "score"])
     from hyrax.outliers.scores import scores_of
 
-    scores = scores_of(h.config, ["obj_00001", "not_there"])
+    scores = scores_of(h.config["general"]["results_dir"], ["obj_00001", "not_there"])
     assert scores[0] == pytest.approx(table.loc["obj_00001", "score"]) and np.isnan(scores[1])

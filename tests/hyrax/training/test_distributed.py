@@ -56,7 +56,7 @@ def test_the_verb_spawns_processes_when_configured(work_dir, settings):
     runtime["train"]["nproc_per_node"] = 2
     manager = ConfigManager(runtime_config=runtime)
     model = Train(manager).run()
-    directory = find_most_recent_results_dir(manager.config, "train")
+    directory = find_most_recent_results_dir(manager.config["general"]["results_dir"], "train")
     saved = torch.load(directory / "model_weights.pth", weights_only=True)
     for key, value in model.state_dict().items():
         assert torch.equal(saved[key], value), key

@@ -72,7 +72,12 @@ def _trained_model(h):
     from hyrax.datasets.loading import build_dataset
     from hyrax.inference.trained_model import load_trained_model
 
-    weights = find_trained_weights(h.config, False, "infer.model_weights_file").weights
+    weights = find_trained_weights(
+        False,
+        "infer.model_weights_file",
+        results_root=h.config["general"]["results_dir"],
+        weights_filename=h.config["train"]["weights_filename"],
+    ).weights
     return load_trained_model(h.config, build_dataset(h.config), weights)
 
 

@@ -55,7 +55,7 @@ def test_options_come_from_the_run_signature(echo_verb, manager):
 
 def test_results_directory_is_complete_after_success(echo_verb, manager):
     echo_verb(manager).run(message="x")
-    directory = find_most_recent_results_dir(manager.config, "echo_test")
+    directory = find_most_recent_results_dir(manager.config["general"]["results_dir"], "echo_test")
     assert (directory / "echo.txt").read_text() == "x"
     assert (directory / "runtime_config.toml").is_file()
 
@@ -121,7 +121,7 @@ def test_a_finished_run_ends_with_one_line_naming_its_results_and_the_next_verb(
             echo_verb(manager).run(message="x")
     finally:
         echo_verb.next_step = ""
-    directory = find_most_recent_results_dir(manager.config, "echo_test")
+    directory = find_most_recent_results_dir(manager.config["general"]["results_dir"], "echo_test")
     last = caplog.records[-1].getMessage()
     assert last == f"hyrax echo_test finished; results in {directory}. Next, usually: `hyrax shout` (louder)."
 

@@ -1,0 +1,66 @@
+"""Process-wide settings a verb needs, changed in one place: :func:`verb_scope`, entered as a verb starts.
+
+Two kinds of setting reach beyond the verb:
+
+- Environment variables that libraries read when they are first imported, each set only when the user
+  has not set it: ``MLFLOW_DISABLE_TELEMETRY`` and Chroma's ``ANONYMIZED_TELEMETRY`` keep runs off the
+  network, and ``NUMBA_CACHE_DIR`` keeps umap's compiled code in a per-user folder
+  (:func:`numba_cache_dir`) between runs. They stay set when the verb ends: the libraries have read
+  them by then, and an object a verb returns (a database, a dataset) may import a library later, which
+  must not report telemetry either.
+- Logging: while the verb runs, Hyrax's messages at ``general.log_level`` and other libraries' warnings
+  go to ``general.log_destination``. When it ends, that handler is removed and the levels are put
+  back, so a notebook's or a script's own logging set-up is left as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+
+def numba_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/hyrax/numba``, or ``~/.cache/hyrax/numba``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "hyrax" / "numba"
+
+
+def library_environment() -> dict[str, str]:
+    """The environment variables Hyrax sets for the libraries it uses, with the values it gives them."""
+    return {
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "ANONYMIZED_TELEMETRY": "False",
+        "NUMBA_CACHE_DIR": str(numba_cache_dir()),
+    }
+
+
+def set_library_environment() -> list[str]:
+    """Set each variable of :func:`library_environment` the user has not set; return the names set.
+
+    Call it before the libraries are imported: they read these variables once, on import.
+    """
+    added = []
+    for name, value in library_environment().items():
+        if name not in os.environ:
+            os.environ[name] = value
+            added.append(name)
+    return added
+
+
+@contextlib.contextmanager
+def verb_scope(general: Mapping[str, Any]) -> Iterator[None]:
+    """Run a verb with the library environment set and its logging going where ``general`` says.
+
+    Parameters
+    ----------
+    general : mapping
+        The ``[general]`` table (``log_level`` and ``log_destination``).
+    """
+    from hyrax.log import logging_scope
+
+    set_library_environment()
+    with logging_scope(general["log_level"], general["log_destination"]):
+        yield
