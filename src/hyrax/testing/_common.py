@@ -1,8 +1,10 @@
-"""What the contract checks share: the error they raise and a few helpers. Imports nothing heavy."""
+"""What the contract checks share: the error they raise and the means to raise it. Imports nothing heavy."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from hyrax.errors import HyraxError
@@ -45,38 +47,6 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def call(plugin: str, check: str, what: str, fix: str, function: Callable[..., Any], *args: Any) -> Any:
-    """Return ``function(*args)``; if it raises, raise :class:`ContractError` quoting the error.
-
-    Parameters
-    ----------
-    plugin, check : str
-        As in :class:`ContractError`.
-    what : str
-        The call as the message shows it, e.g. ``"MyModel.train_step(batch)"``.
-    fix : str
-        What to change, for the message.
-    function : callable
-        The call to make.
-    *args
-        Its arguments.
-    """
-    try:
-        return function(*args)
-    except ContractError:
-        raise
-    except Exception as error:
-        raise ContractError(plugin, check, f"{what} raised {describe_error(error)}", fix) from error
-
-
-def spread_indices(length: int, count: int) -> list[int]:
-    """Up to ``count`` distinct indices spread over ``range(length)``, the first and last included."""
-    if length <= count:
-        return list(range(length))
-    step = (length - 1) / (count - 1)
-    return sorted({round(position * step) for position in range(count)})
-
-
 def shown(values: Any, limit: int = 5) -> str:
     """The first ``limit`` values, comma separated, with how many more there are."""
     values = list(values)
@@ -84,10 +54,42 @@ def shown(values: Any, limit: int = 5) -> str:
     return text + (f" and {len(values) - limit} more" if len(values) > limit else "")
 
 
-def default_config(config: Mapping | None) -> Mapping:
-    """``config``, or Hyrax's default configuration (with installed plug-ins' defaults) when None."""
-    if config is not None:
-        return config
-    from hyrax.config import load_config
+@contextmanager
+def generators_restored() -> Iterator[None]:
+    """Restore the global random generators on exit, so a check does not disturb the tests around it."""
+    from hyrax.training.seeding import RNGState
 
-    return load_config()
+    saved = RNGState().state_dict()
+    try:
+        yield
+    finally:
+        RNGState().load_state_dict(saved)
+
+
+class PluginChecks:
+    """The checks of one plug-in class, raising :class:`ContractError` under the class's name."""
+
+    def __init__(self, cls: Any):
+        self.cls = cls
+        self.name = getattr(cls, "__name__", repr(cls))
+
+    def fail(self, check: str, found: str, fix: str) -> ContractError:
+        return ContractError(self.name, check, found, fix)
+
+    def check_subclass(self, base: type, fix: str) -> None:
+        if not (inspect.isclass(self.cls) and issubclass(self.cls, base)):
+            raise self.fail(
+                f"subclasses {base.__name__}",
+                f"{self.cls!r} is not a subclass of {base.__module__}.{base.__qualname__}",
+                fix,
+            )
+
+    @contextmanager
+    def errors_fail(self, check: str, call: str, fix: str = "") -> Iterator[None]:
+        """Turn an error raised inside into a failure of ``check``, saying ``call`` raised it."""
+        try:
+            yield
+        except ContractError:
+            raise
+        except Exception as error:
+            raise self.fail(check, f"{call} raised {describe_error(error)}", fix) from error

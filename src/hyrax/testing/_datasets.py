@@ -1,14 +1,22 @@
-"""``check_dataset``: the contract of :class:`~hyrax.datasets.base.HyraxDataset`, as one function."""
+"""The checks behind :func:`hyrax.testing.check_dataset`: the contract of ``HyraxDataset``."""
 
 from __future__ import annotations
 
-import inspect
 import pickle
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from hyrax.testing._common import ContractError, call, default_config, shown, spread_indices
+import numpy as np
+import torch
+
+from hyrax.config import load_config
+from hyrax.datasets.base import HyraxDataset
+from hyrax.datasets.loading import make_data_loader
+from hyrax.errors import HyraxError
+from hyrax.registry import DATA_SET_REGISTRY, qualified_name
+from hyrax.testing._common import PluginChecks, generators_restored, shown
+from hyrax.training.seeding import seed_everything
 
 ITEMS = 6
 """How many objects, spread over the dataset, are read by the item checks."""
@@ -17,128 +25,41 @@ BATCH = 4
 """Size of the batch the data loader check makes."""
 
 
-def check_dataset(
-    dataset_class: type,
-    config: Mapping | None = None,
-    *,
-    allow_non_finite: bool = False,
-    deterministic: bool = True,
-) -> None:
-    """Check that a dataset class keeps the :class:`~hyrax.datasets.base.HyraxDataset` contract.
-
-    The checks, in order (the first that fails raises):
-
-    1. the class subclasses ``HyraxDataset``, does not override ``__getitem__``, and is registered in
-       ``DATA_SET_REGISTRY`` (or, with ``registry_name = None``, importable by its dotted path);
-    2. it builds as ``dataset_class(config)`` and has at least one object;
-    3. ``ids()`` gives one non-empty, unique ``str`` per object;
-    4. for objects spread over the dataset: ``get_data`` returns a float32 ``numpy.ndarray``, the same
-       shape for every object and finite (unless ``allow_non_finite``); the item has ``"data"`` (a
-       float32 tensor of that array), ``"object_id"`` equal to ``ids()[i]`` and ``"index"`` equal to
-       ``i``; labels are integers equal to ``get_label(i)``, for every object or none;
-    5. (``deterministic``) reading an object again, after the global random generators moved, and
-       reading it from a second instance built from the same config, give the same data; the second
-       instance has the same ids and labels;
-    6. ``index_of(ids()[i]) == i``, ``indices_of`` agrees, and an unknown id raises an error naming it;
-    7. ``metadata_fields()`` is a list of unique names; ``metadata(indices, fields)`` returns every
-       field asked for, one value per index, in the order of the indices, and rejects an unknown field;
-    8. the dataset survives ``pickle`` (data-loader workers started with "spawn" receive it so) and
-       the copy gives the same items;
-    9. a data loader made by :func:`hyrax.datasets.loading.make_data_loader`, with the configured
-       collate function, yields a batch of the expected shape, ids and indices.
-
-    Parameters
-    ----------
-    dataset_class : type
-        The dataset class (a ``HyraxDataset`` subclass).
-    config : ConfigDict or mapping, optional
-        The whole configuration the dataset is built from; Hyrax's defaults (and the installed
-        plug-ins') when omitted. Keep the dataset small: every id is read, and a few objects.
-    allow_non_finite : bool
-        Accept NaN and infinity in the data, for datasets documented to serve them.
-    deterministic : bool
-        Require the same data for the same object on every read; set it to False for datasets with
-        random augmentations.
-
-    Raises
-    ------
-    ContractError
-        An ``AssertionError`` naming the class, the check, what was found and what to change.
-
-    Examples
-    --------
-    >>> from hyrax.config import load_config
-    >>> from hyrax.testing import check_dataset
-    >>> from hyrax.datasets.random_dataset import HyraxRandomDataset
-    >>> config = load_config()
-    >>> config["data_set"]["HyraxRandomDataset"]["size"] = 10
-    >>> check_dataset(HyraxRandomDataset, config)
-    """
-    from hyrax.training.seeding import RNGState
-
-    config = default_config(config)
-    saved = RNGState().state_dict()
-    try:
-        _DatasetChecks(dataset_class, config, allow_non_finite, deterministic).run()
-    finally:
-        RNGState().load_state_dict(saved)
-
-
 def _same(first: Any, second: Any) -> bool:
     """Whether two arrays (or tensors) are equal, NaN equal to NaN."""
-    import numpy as np
-
     first, second = np.asarray(first), np.asarray(second)
-    if first.shape != second.shape:
-        return False
-    if first.dtype.kind in "fc" and second.dtype.kind in "fc":
-        return bool(np.array_equal(first, second, equal_nan=True))
-    return bool(np.array_equal(first, second))
+    numeric = first.dtype.kind in "fc" and second.dtype.kind in "fc"
+    return first.shape == second.shape and bool(np.array_equal(first, second, equal_nan=numeric))
 
 
-def _move_global_generators(seed: int) -> None:
-    """Seed the global generators with something else, so a dataset that draws from them shows it."""
-    from hyrax.training.seeding import seed_everything
-
-    seed_everything(seed)
-
-
-class _DatasetChecks:
-    def __init__(self, cls: type, config: Mapping, allow_non_finite: bool, deterministic: bool):
-        self.cls = cls
-        self.name = getattr(cls, "__name__", repr(cls))
-        self.config = config
+class DatasetChecks(PluginChecks):
+    def __init__(self, cls: type, config: Mapping | None, allow_non_finite: bool, deterministic: bool):
+        super().__init__(cls)
+        self.config = load_config() if config is None else config
         self.allow_non_finite = allow_non_finite
         self.deterministic = deterministic
 
-    def fail(self, check: str, found: str, fix: str) -> ContractError:
-        return ContractError(self.name, check, found, fix)
-
     def run(self) -> None:
-        self.check_class()
-        dataset = self.build("builds from config")
-        self.check_length(dataset)
-        ids = self.check_ids(dataset)
-        indices = spread_indices(len(dataset), ITEMS)
-        items = {index: self.check_item(dataset, ids, index) for index in indices}
-        self.check_shape_and_labels(dataset, items)
-        if self.deterministic:
-            self.check_deterministic(dataset, ids, items)
-        self.check_index_of(dataset, ids, indices)
-        self.check_metadata(dataset, indices)
-        self.check_pickle(dataset, items)
-        self.check_data_loader(dataset, ids, items)
+        with generators_restored():
+            self.check_class()
+            dataset = self.build("builds from config")
+            self.check_length(dataset)
+            ids = self.check_ids(dataset)
+            spread = np.linspace(0, len(dataset) - 1, min(len(dataset), ITEMS)).round()
+            indices = sorted({int(index) for index in spread})
+            items = {index: self.check_item(dataset, ids, index) for index in indices}
+            self.check_shape_and_labels(dataset, items)
+            if self.deterministic:
+                self.check_deterministic(dataset, ids, items)
+            self.check_index_of(dataset, ids, indices)
+            self.check_metadata(dataset, indices)
+            self.check_pickle(dataset, items)
+            self.check_data_loader(dataset, ids, items)
 
     def check_class(self) -> None:
-        from hyrax.datasets.base import HyraxDataset
-        from hyrax.registry import DATA_SET_REGISTRY, PluginImportError, import_object, qualified_name
-
-        if not (inspect.isclass(self.cls) and issubclass(self.cls, HyraxDataset)):
-            raise self.fail(
-                "subclasses HyraxDataset",
-                f"{self.cls!r} is not a subclass of hyrax.datasets.base.HyraxDataset",
-                "Subclass HyraxDataset and implement __len__, get_data and ids (see its docstring).",
-            )
+        self.check_subclass(
+            HyraxDataset, "Subclass HyraxDataset and implement __len__, get_data and ids (see its docstring)."
+        )
         if self.cls.__getitem__ is not HyraxDataset.__getitem__:
             raise self.fail(
                 "keeps HyraxDataset.__getitem__",
@@ -147,39 +68,30 @@ class _DatasetChecks:
                 'items {"data", "object_id", "index", "label"} that training, inference and the vector '
                 "database rely on.",
             )
-        name = self.cls.registry_name or self.cls.__name__
-        if name in DATA_SET_REGISTRY and DATA_SET_REGISTRY.get(name) is self.cls:
-            return
-        if self.cls.registry_name is None:
-            try:
-                if import_object(qualified_name(self.cls)) is self.cls:
-                    return
-            except PluginImportError:
-                pass
-        raise self.fail(
-            "registered in DATA_SET_REGISTRY",
-            f"data_set.name = {name!r} does not find this class"
-            + (
-                " (registry_name = None keeps it out of the registry)"
-                if self.cls.registry_name is None
-                else ""
-            ),
-            "Subclasses of HyraxDataset register under their class name (or registry_name) when defined; "
-            "leave registry_name unset, or define the class at module level so its dotted path imports.",
-        )
+        # A class kept out of the registry is found by its dotted path.
+        hidden = self.cls.registry_name is None
+        name = qualified_name(self.cls) if hidden else self.cls.registry_name or self.cls.__name__
+        try:
+            found = DATA_SET_REGISTRY.get(name) is self.cls
+        except HyraxError:
+            found = False
+        if not found:
+            raise self.fail(
+                "registered in DATA_SET_REGISTRY",
+                f"data_set.name = {name!r} does not find this class"
+                + (" (registry_name = None keeps it out of the registry)" if hidden else ""),
+                "Subclasses of HyraxDataset register under their class name (or registry_name) when defined; "
+                "leave registry_name unset, or define the class at module level so its dotted path imports.",
+            )
 
     def build(self, check: str) -> Any:
-        return call(
-            self.name,
-            check,
-            f"{self.name}(config)",
-            "Call super().__init__(config) first and read the settings from config['data_set'].",
-            self.cls,
-            self.config,
-        )
+        fix = "Call super().__init__(config) first and read the settings from config['data_set']."
+        with self.errors_fail(check, f"{self.name}(config)", fix):
+            return self.cls(self.config)
 
     def check_length(self, dataset: Any) -> None:
-        length = call(self.name, "has objects", "len(dataset)", "Implement __len__.", len, dataset)
+        with self.errors_fail("has objects", "len(dataset)", "Implement __len__."):
+            length = len(dataset)
         if length < 1:
             raise self.fail(
                 "has objects", "len(dataset) is 0", "Give check_dataset a config with at least one object."
@@ -187,7 +99,8 @@ class _DatasetChecks:
 
     def check_ids(self, dataset: Any) -> list[str]:
         check = "ids are unique strings, one per object"
-        ids = list(call(self.name, check, "dataset.ids()", "Implement ids().", dataset.ids))
+        with self.errors_fail(check, "dataset.ids()", "Implement ids()."):
+            ids = list(dataset.ids())
         if len(ids) != len(dataset):
             raise self.fail(
                 check, f"ids() has {len(ids)} ids for {len(dataset)} objects", "Give one id per index."
@@ -209,16 +122,14 @@ class _DatasetChecks:
         return ids
 
     def check_item(self, dataset: Any, ids: list[str], index: int) -> dict[str, Any]:
-        import numpy as np
-        import torch
-
         check = "items hold float32 data, the id and the index"
-        data = call(self.name, check, f"dataset.get_data({index})", "", dataset.get_data, index)
+        with self.errors_fail(check, f"dataset.get_data({index})"):
+            data = dataset.get_data(index)
         if not isinstance(data, np.ndarray) or data.dtype != np.float32:
-            found = f"{data.dtype} array" if isinstance(data, np.ndarray) else type(data).__name__
             raise self.fail(
                 "get_data returns a float32 numpy array",
-                f"get_data({index}) returned a {found}",
+                f"get_data({index}) returned a "
+                + (f"{data.dtype} array" if isinstance(data, np.ndarray) else type(data).__name__),
                 "Return a numpy.ndarray of float32, e.g. with .astype(np.float32).",
             )
         if not self.allow_non_finite and not np.isfinite(data).all():
@@ -228,7 +139,8 @@ class _DatasetChecks:
                 "Replace bad pixels (see nan_mode of FitsImageDataSet), or pass allow_non_finite=True to "
                 "check_dataset if the dataset is documented to serve them.",
             )
-        item = call(self.name, check, f"dataset[{index}]", "", dataset.__getitem__, index)
+        with self.errors_fail(check, f"dataset[{index}]"):
+            item = dataset[index]
         if not isinstance(item, Mapping) or not {"data", "object_id", "index"} <= set(item):
             found = f"keys {sorted(item)}" if isinstance(item, Mapping) else type(item).__name__
             raise self.fail(check, f"dataset[{index}] has {found}", "Do not override __getitem__.")
@@ -251,7 +163,6 @@ class _DatasetChecks:
         return item
 
     def check_shape_and_labels(self, dataset: Any, items: dict[int, dict[str, Any]]) -> None:
-        check = "labels are integers, for every object or none"
         shapes = {index: tuple(item["data"].shape) for index, item in items.items()}
         if len(set(shapes.values())) > 1:
             raise self.fail(
@@ -260,6 +171,7 @@ class _DatasetChecks:
                 + ", ".join(f"{index}: {shape}" for index, shape in shapes.items()),
                 "Give every object the same shape (crop or pad, like data_set.crop_to); a batch stacks them.",
             )
+        check = "labels are integers, for every object or none"
         labelled = {index for index, item in items.items() if "label" in item}
         if labelled and labelled != set(items):
             raise self.fail(
@@ -268,8 +180,7 @@ class _DatasetChecks:
                 "get_label must return an int for every object of a labelled dataset, None for none.",
             )
         for index in labelled:
-            label = items[index]["label"]
-            direct = dataset.get_label(index)
+            label, direct = items[index]["label"], dataset.get_label(index)
             if not isinstance(label, int) or label != direct or not isinstance(direct, int):
                 raise self.fail(
                     check,
@@ -284,12 +195,14 @@ class _DatasetChecks:
             "(np.random.default_rng([seed, index])), never from the global generators or the order of "
             "reads; pass deterministic=False to check_dataset for random augmentations."
         )
-        _move_global_generators(987654321)
+        # Moving the global generators between reads shows a dataset that draws from them.
+        seed_everything(987654321)
         for index, item in reversed(items.items()):
-            again = call(self.name, check, f"dataset.get_data({index})", fix, dataset.get_data, index)
+            with self.errors_fail(check, f"dataset.get_data({index})", fix):
+                again = dataset.get_data(index)
             if not _same(again, item["data"]):
                 raise self.fail(check, f"get_data({index}) read twice gave different data", fix)
-        _move_global_generators(13579)
+        seed_everything(13579)
         other = self.build("two instances from one config agree")
         other_ids = list(other.ids())
         if other_ids != ids:
@@ -308,23 +221,19 @@ class _DatasetChecks:
                 raise self.fail(check, f"a second instance gives another label for object {index}", fix)
 
     def check_index_of(self, dataset: Any, ids: list[str], indices: list[int]) -> None:
-        import numpy as np
-
         check = "index_of finds each id"
         for index in indices:
-            found = call(
-                self.name, check, f"dataset.index_of({ids[index]!r})", "", dataset.index_of, ids[index]
-            )
+            with self.errors_fail(check, f"dataset.index_of({ids[index]!r})"):
+                found = dataset.index_of(ids[index])
             if found != index:
                 raise self.fail(
                     check,
                     f"index_of({ids[index]!r}) is {found!r}, not {index}",
                     "Keep index_of the inverse of ids(); the default of HyraxDataset is.",
                 )
-        many = call(
-            self.name, check, "dataset.indices_of(ids)", "", dataset.indices_of, [ids[i] for i in indices]
-        )
-        if not _same(np.asarray(many), np.asarray(indices)):
+        with self.errors_fail(check, "dataset.indices_of(ids)"):
+            many = dataset.indices_of([ids[i] for i in indices])
+        if not _same(many, indices):
             raise self.fail(
                 check, f"indices_of gave {many!r} for the ids of {indices}", "Keep it the inverse of ids()."
             )
@@ -340,31 +249,22 @@ class _DatasetChecks:
             raise self.fail(check, "index_of(unknown id) returned", "Raise DataError naming the unknown id.")
 
     def check_metadata(self, dataset: Any, indices: list[int]) -> None:
-        import numpy as np
-
         check = "metadata gives each field, one value per index"
-        fields = call(self.name, check, "dataset.metadata_fields()", "", dataset.metadata_fields)
+        with self.errors_fail(check, "dataset.metadata_fields()"):
+            fields = dataset.metadata_fields()
         if not isinstance(fields, (list, tuple)) or not all(isinstance(f, str) for f in fields):
             raise self.fail(check, f"metadata_fields() returned {fields!r}", "Return a list of str.")
         if len(set(fields)) != len(fields):
             raise self.fail(check, f"metadata_fields() repeats names: {fields}", "List each field once.")
-        order = list(reversed(indices))
         fix = (
             "Return {field: array with one value per index, in the order given} for every field of "
             "metadata_fields() (or implement metadata_table and leave metadata to the base class)."
         )
-        columns = call(
-            self.name,
-            check,
-            f"dataset.metadata({indices}, {shown(fields)})",
-            fix,
-            dataset.metadata,
-            indices,
-            list(fields),
-        )
-        backwards = call(
-            self.name, check, f"dataset.metadata({order}, ...)", fix, dataset.metadata, order, list(fields)
-        )
+        order = list(reversed(indices))
+        with self.errors_fail(check, f"dataset.metadata({indices}, {shown(fields)})", fix):
+            columns = dataset.metadata(indices, list(fields))
+        with self.errors_fail(check, f"dataset.metadata({order}, ...)", fix):
+            backwards = dataset.metadata(order, list(fields))
         for field in fields:
             if field not in columns or field not in backwards:
                 raise self.fail(check, f"metadata(...) lacks the field {field!r}", fix)
@@ -373,7 +273,7 @@ class _DatasetChecks:
                 raise self.fail(
                     check, f"field {field!r} has shape {column.shape} for {len(indices)} indices", fix
                 )
-            if not _same(np.asarray(backwards[field]), column[::-1]):
+            if not _same(backwards[field], column[::-1]):
                 raise self.fail(check, f"field {field!r} does not follow the order of the indices", fix)
         unknown = "no_such_field_hyrax_testing"
         try:
@@ -393,31 +293,22 @@ class _DatasetChecks:
             "pickled: keep open files, locks, generators and lambdas out of its attributes, or reopen "
             "them in __setstate__ (see InferenceDataSet)."
         )
-        copy = call(
-            self.name,
-            check,
-            "pickle.loads(pickle.dumps(dataset))",
-            fix,
-            lambda: pickle.loads(pickle.dumps(dataset)),
-        )
+        with self.errors_fail(check, "pickle.loads(pickle.dumps(dataset))", fix):
+            copy = pickle.loads(pickle.dumps(dataset))
         for index, item in items.items():
-            again = call(self.name, check, f"<unpickled dataset>[{index}]", fix, copy.__getitem__, index)
+            with self.errors_fail(check, f"<unpickled dataset>[{index}]", fix):
+                again = copy[index]
             same = again["object_id"] == item["object_id"] and again.get("label") == item.get("label")
             if not same or (self.deterministic and not _same(again["data"], item["data"])):
                 raise self.fail(check, f"the unpickled dataset gives another item {index}", fix)
 
     def check_data_loader(self, dataset: Any, ids: list[str], items: dict[int, dict[str, Any]]) -> None:
-        import torch
-
-        from hyrax.datasets.loading import make_data_loader
-
         check = "a data loader batches the items"
         size = min(BATCH, len(dataset))
         settings = {**dict(self.config.get("data_loader", {})), "batch_size": size, "num_workers": 0}
         loader = make_data_loader(dataset, list(range(size)), settings, shuffle=False, seed=0)
-        batch = call(
-            self.name, check, "next(iter(make_data_loader(dataset, ...)))", "", lambda: next(iter(loader))
-        )
+        with self.errors_fail(check, "next(iter(make_data_loader(dataset, ...)))"):
+            batch = next(iter(loader))
         shape = (size, *next(iter(items.values()))["data"].shape)
         data = batch.get("data") if isinstance(batch, Mapping) else None
         if not isinstance(data, torch.Tensor) or tuple(data.shape) != shape or data.dtype != torch.float32:

@@ -1,16 +1,24 @@
-"""``check_model``: the contract of :class:`~hyrax.models.base.HyraxModel`, as one function."""
+"""The checks behind :func:`hyrax.testing.check_model`: the contract of ``HyraxModel``."""
 
 from __future__ import annotations
 
-import inspect
+import io
 import math
 import numbers
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
-from hyrax.testing._common import ContractError, call, default_config, shown
+import torch
+
+from hyrax.config import load_config
+from hyrax.datasets.base import HyraxDataset
+from hyrax.models.base import HyraxModel
+from hyrax.registry import MODEL_REGISTRY
+from hyrax.testing._common import ContractError, PluginChecks, generators_restored, shown
+from hyrax.training.seeding import seed_everything
 
 SEED = 1234
 """Seed of the two instances whose initial weights must be equal."""
@@ -19,77 +27,8 @@ RTOL, ATOL = 1e-4, 1e-5
 """Tolerance of "the same output": an object alone and in a batch may take other kernels."""
 
 
-def check_model(model_class: type, sample: Mapping[str, Any], config: Mapping | None = None) -> None:
-    """Check that a model class keeps the :class:`~hyrax.models.base.HyraxModel` contract.
-
-    The checks, in order (the first that fails raises):
-
-    1. the class subclasses ``HyraxModel`` and is registered in ``MODEL_REGISTRY`` (``@hyrax_model``);
-    2. its ``check_data`` accepts a dataset made of the sample's objects;
-    3. it builds as ``model_class(config, sample_shape)``, keeps ``sample_shape``, and the sample
-       passes through ``compute_loss`` (as in :func:`hyrax.models.factory.build_model`);
-    4. two instances built after seeding every generator with the same seed have equal weights, as
-       every process of a distributed run rebuilds the model from the configuration;
-    5. its ``state_dict`` holds only tensors and plain values, so checkpoints load with
-       ``torch.load(weights_only=True)``. (Models are never pickled: processes receive the
-       configuration and the weights, not the model.);
-    6. in eval mode without gradients, ``infer_step`` returns a finite tensor with one row per object,
-       leaves the model's state unchanged, gives the same output for the same batch twice, and gives
-       each object the same row alone as in the batch;
-    7. ``validate_step`` returns a dict of finite floats with ``"loss"``;
-    8. ``train_step`` returns a dict of finite floats with ``"loss"``, calls ``self.optimize(loss)``
-       and changes the weights;
-    9. weights written by ``save`` and read by ``load`` into a newly built instance give it the same
-       state and the same ``infer_step`` output.
-
-    The global random generators are restored afterwards, so the check does not disturb the tests
-    around it.
-
-    Parameters
-    ----------
-    model_class : type
-        The model class (a ``HyraxModel`` subclass).
-    sample : mapping
-        One batch as the data loader makes it: ``"data"``, a float32 tensor
-        ``(batch, *sample_shape)`` of at least two objects, and, when the model needs them,
-        ``"label"`` (int64 tensor, one per object). ``"object_id"`` (list of str) and ``"index"``
-        (int64 tensor) are added when missing. Make the objects different from each other, so that
-        an output mixing them up shows.
-    config : ConfigDict or mapping, optional
-        The whole configuration the model is built with, e.g. with ``[model.<Class>]`` settings set;
-        Hyrax's defaults (and the installed plug-ins') when omitted.
-
-    Raises
-    ------
-    ContractError
-        An ``AssertionError`` naming the class, the check, what was found and what to change.
-    TypeError, ValueError
-        When ``sample`` is not a batch as described above.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from hyrax.testing import check_model
-    >>> from hyrax.models.autoencoder import HyraxAutoencoder
-    >>> check_model(HyraxAutoencoder, {"data": torch.rand(3, 1, 16, 16)})
-    """
-    import torch
-
-    from hyrax.training.seeding import RNGState
-
-    config = default_config(config)
-    batch = _as_batch(sample)
-    saved = RNGState().state_dict()
-    try:
-        with torch.enable_grad():
-            _ModelChecks(model_class, batch, config).run()
-    finally:
-        RNGState().load_state_dict(saved)
-
-
 def _as_batch(sample: Any) -> dict[str, Any]:
-    import torch
-
+    """The sample with ``"object_id"`` and ``"index"`` filled in; TypeError or ValueError if not a batch."""
     if not isinstance(sample, Mapping) or "data" not in sample:
         raise TypeError(
             f"check_model needs a sample batch: a dict with 'data', a float32 tensor (batch, *shape); "
@@ -105,24 +44,17 @@ def _as_batch(sample: Any) -> dict[str, Any]:
             f"e.g. torch.rand(4, 1, 16, 16); got {found!r}."
         )
     count = len(data)
-    batch = dict(sample)
-    batch.setdefault("object_id", [f"sample_{i}" for i in range(count)])
-    batch.setdefault("index", torch.arange(count))
+    batch = {"object_id": [f"sample_{i}" for i in range(count)], "index": torch.arange(count), **sample}
     if "label" in batch:
         batch["label"] = torch.as_tensor(batch["label"])
     for key in ("object_id", "index", "label"):
-        if key in batch and len(batch[key]) != count:
+        if len(batch.get(key, data)) != count:
             raise ValueError(f"The sample has {count} objects but {len(batch[key])} values of '{key}'.")
     return batch
 
 
-def _slice(batch: Mapping[str, Any], start: int, stop: int) -> dict[str, Any]:
-    return {key: value[start:stop] for key, value in batch.items()}
-
-
 def _sample_dataset(batch: Mapping[str, Any]) -> Any:
     """The sample's objects as a HyraxDataset, for ``check_data``."""
-    from hyrax.datasets.base import HyraxDataset
 
     class _SampleBatch(HyraxDataset):
         registry_name = None
@@ -142,96 +74,79 @@ def _sample_dataset(batch: Mapping[str, Any]) -> Any:
     return _SampleBatch()
 
 
-def _differences(first: Mapping[str, Any], second: Mapping[str, Any]) -> list[str]:
-    """Names of the entries of two state dicts that differ (or exist in one only)."""
-    import torch
-
-    names = []
-    for key in sorted(set(first) | set(second)):
-        a, b = first.get(key), second.get(key)
-        if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
-            if a.shape != b.shape or not torch.equal(a, b):
-                names.append(key)
-        elif a is None or b is None or a != b:
-            names.append(key)
-    return names
-
-
 def _snapshot(model: Any) -> dict[str, Any]:
     return {key: value.detach().clone() for key, value in model.state_dict().items()}
 
 
-class _ModelChecks:
-    def __init__(self, cls: type, batch: dict[str, Any], config: Mapping):
-        self.cls = cls
-        self.name = getattr(cls, "__name__", repr(cls))
-        self.batch = batch
-        self.config = config
-        self.shape = tuple(batch["data"].shape[1:])
+def _changed_entries(first: Mapping[str, Any], second: Mapping[str, Any]) -> list[str]:
+    """Names of the entries of two snapshots that differ (or exist in one only)."""
+    keys = sorted(first.keys() | second.keys())
+    return [
+        key
+        for key in keys
+        if key not in first or key not in second or not torch.equal(first[key], second[key])
+    ]
 
-    def fail(self, check: str, found: str, fix: str) -> ContractError:
-        return ContractError(self.name, check, found, fix)
+
+def _output_difference(first: Any, second: Any) -> str | None:
+    """How two outputs differ, or None when they are the same within the tolerance."""
+    if first.shape != second.shape:
+        return f"shape {tuple(first.shape)} against {tuple(second.shape)}"
+    if torch.allclose(first, second, rtol=RTOL, atol=ATOL):
+        return None
+    return f"largest difference {float((first - second).abs().max()):.3g}"
+
+
+class ModelChecks(PluginChecks):
+    def __init__(self, cls: type, sample: Any, config: Mapping | None):
+        super().__init__(cls)
+        self.batch = _as_batch(sample)
+        self.config = load_config() if config is None else config
+        self.shape = tuple(self.batch["data"].shape[1:])
 
     def run(self) -> None:
-        self.check_class()
-        self.check_data()
-        model = self.build("builds from (config, sample_shape)", SEED)
-        self.check_seeded_construction(model)
-        self.check_weights_only_state(model)
-        self.check_infer_step(model)
-        self.check_validate_step(model)
-        self.check_train_step(model)
-        self.check_save_load(model)
-
-    def check_class(self) -> None:
-        from hyrax.models.base import HyraxModel
-        from hyrax.registry import MODEL_REGISTRY
-
-        if not (inspect.isclass(self.cls) and issubclass(self.cls, HyraxModel)):
-            raise self.fail(
-                "subclasses HyraxModel",
-                f"{self.cls!r} is not a subclass of hyrax.models.base.HyraxModel",
-                "Subclass HyraxModel (a torch.nn.Module); its docstring lists what to implement.",
+        with generators_restored(), torch.enable_grad():
+            self.check_subclass(
+                HyraxModel, "Subclass HyraxModel (a torch.nn.Module); its docstring lists what to implement."
             )
-        if not any(MODEL_REGISTRY.get(name) is self.cls for name in MODEL_REGISTRY.names()):
-            raise self.fail(
-                "registered in MODEL_REGISTRY",
-                "no name in hyrax.registry.MODEL_REGISTRY refers to this class",
-                f'Decorate it with @hyrax_model("{self.name}") (from hyrax.models.base), which checks its '
-                f'methods and registers it so that model.name = "{self.name}" finds it.',
-            )
+            if not any(MODEL_REGISTRY.get(name) is self.cls for name in MODEL_REGISTRY.names()):
+                raise self.fail(
+                    "registered in MODEL_REGISTRY",
+                    "no name in hyrax.registry.MODEL_REGISTRY refers to this class",
+                    f'Decorate it with @hyrax_model("{self.name}") (from hyrax.models.base), which checks '
+                    f'its methods and registers it so that model.name = "{self.name}" finds it.',
+                )
+            self.check_data()
+            model = self.build("builds from (config, sample_shape)", SEED)
+            self.check_seeded_construction(model)
+            self.check_weights_only_state(model)
+            self.check_infer_step(model)
+            self.check_validate_step(model)
+            self.check_train_step(model)
+            self.check_save_load(model)
 
     def check_data(self) -> None:
         check = "check_data accepts the sample"
-        result = call(
-            self.name,
+        dataset = _sample_dataset(self.batch)
+        with self.errors_fail(
             check,
-            f"{self.name}.check_data(config, <dataset of the sample's {len(self.batch['data'])} objects>)",
+            f"{self.name}.check_data(config, <dataset of the sample's {len(dataset)} objects>)",
             "check_data must only reject data the model cannot learn from; if the model needs labels or "
             "settings, give the sample 'label' and set them in the config passed to check_model.",
-            self.cls.check_data,
-            self.config,
-            _sample_dataset(self.batch),
-        )
+        ):
+            result = self.cls.check_data(self.config, dataset)
         if result is not None:
             raise self.fail(check, f"check_data returned {result!r}", "Return None, or raise an error.")
 
     def build(self, check: str, seed: int) -> Any:
-        import torch
-
-        from hyrax.training.seeding import seed_everything
-
         seed_everything(seed)
-        model = call(
-            self.name,
+        with self.errors_fail(
             check,
             f"{self.name}(config, sample_shape={self.shape})",
             "Give __init__ the arguments (self, config, sample_shape), call "
             "super().__init__(config, sample_shape) first, and size the layers from sample_shape.",
-            self.cls,
-            self.config,
-            self.shape,
-        )
+        ):
+            model = self.cls(self.config, self.shape)
         if tuple(getattr(model, "sample_shape", ())) != self.shape:
             raise self.fail(
                 check,
@@ -240,21 +155,21 @@ class _ModelChecks:
             )
         # Like build_model: one batch through compute_loss materialises torch.nn.Lazy* layers.
         model.eval()
-        with torch.no_grad():
-            call(
-                self.name,
+        with (
+            self.errors_fail(
                 check,
                 f"{self.name}.compute_loss(sample)",
                 "compute_loss must accept a batch as the data loader makes it; if the model needs labels, "
                 "give the sample 'label'.",
-                model.compute_loss,
-                self.batch,
-            )
+            ),
+            torch.no_grad(),
+        ):
+            model.compute_loss(self.batch)
         return model.train()
 
     def check_seeded_construction(self, model: Any) -> None:
         check = "builds the same weights under the same seed"
-        differ = _differences(_snapshot(model), _snapshot(self.build(check, SEED)))
+        differ = _changed_entries(_snapshot(model), _snapshot(self.build(check, SEED)))
         if differ:
             raise self.fail(
                 check,
@@ -266,36 +181,29 @@ class _ModelChecks:
             )
 
     def check_weights_only_state(self, model: Any) -> None:
-        import io
-
-        import torch
-
-        buffer = io.BytesIO()
         check = "state_dict holds only tensors"
-        call(self.name, check, "torch.save(model.state_dict())", "", torch.save, model.state_dict(), buffer)
-        buffer.seek(0)
-        call(
-            self.name,
-            check,
-            "torch.load(<the saved state_dict>, weights_only=True)",
+        fix = (
             "Keep only tensors (parameters and buffers) and plain values in the state_dict: checkpoints and "
-            "weight files are read with weights_only=True.",
-            lambda: torch.load(buffer, weights_only=True),
+            "weight files are read with weights_only=True."
         )
+        buffer = io.BytesIO()
+        with self.errors_fail(check, "torch.save(model.state_dict())", fix):
+            torch.save(model.state_dict(), buffer)
+        buffer.seek(0)
+        with self.errors_fail(check, "torch.load(<the saved state_dict>, weights_only=True)", fix):
+            torch.load(buffer, weights_only=True)
 
     def infer(self, model: Any, batch: Mapping[str, Any], check: str) -> Any:
-        import torch
-
-        with torch.no_grad():
-            output = call(
-                self.name,
-                check,
-                f"{self.name}.infer_step(batch of {len(batch['data'])})",
-                "infer_step must accept any batch the data loader makes, of any size.",
-                model.infer_step,
-                batch,
-            )
         count = len(batch["data"])
+        with (
+            self.errors_fail(
+                check,
+                f"{self.name}.infer_step(batch of {count})",
+                "infer_step must accept any batch the data loader makes, of any size.",
+            ),
+            torch.no_grad(),
+        ):
+            output = model.infer_step(batch)
         if not isinstance(output, torch.Tensor) or output.dim() == 0 or len(output) != count:
             found = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
             raise self.fail(
@@ -307,60 +215,58 @@ class _ModelChecks:
         return output
 
     def check_infer_step(self, model: Any) -> None:
-        import torch
-
         model.eval()
         before = _snapshot(model)
         output = self.infer(model, self.batch, "infer_step runs in eval mode")
         if not output.is_floating_point() or not bool(torch.isfinite(output).all()):
-            what = f"dtype {output.dtype}" if not output.is_floating_point() else "NaN or infinity"
             raise self.fail(
                 "infer_step output is finite floats",
-                f"infer_step returned {what} for the sample",
+                "infer_step returned "
+                + (f"dtype {output.dtype}" if not output.is_floating_point() else "NaN or infinity")
+                + " for the sample",
                 "Return finite floating-point values; inference stores them as float32.",
             )
-        changed = _differences(before, _snapshot(model))
+        changed = _changed_entries(before, _snapshot(model))
         if changed:
             raise self.fail(
                 "infer_step leaves the model unchanged",
                 f"after infer_step these entries of the state_dict changed: {shown(changed)}",
                 "Do not update weights or buffers in infer_step; it runs in eval mode without gradients.",
             )
-        again = self.infer(model, self.batch, "infer_step is deterministic")
-        if not torch.allclose(again, output, rtol=RTOL, atol=ATOL):
+        check = "infer_step is deterministic"
+        difference = _output_difference(self.infer(model, self.batch, check), output)
+        if difference:
             raise self.fail(
-                "infer_step is deterministic",
-                "the same batch twice in eval mode gave different outputs "
-                f"(largest difference {float((again - output).abs().max()):.3g})",
+                check,
+                f"the same batch twice in eval mode gave different outputs ({difference})",
                 "Make the eval-mode output depend only on the input and the weights: dropout and "
                 "sampling belong to training mode (check self.training).",
             )
+        check = "infer_step is independent of the batch"
         for row in range(len(output)):
-            alone = self.infer(
-                model, _slice(self.batch, row, row + 1), "infer_step is independent of the batch"
+            batch = {key: value[row : row + 1] for key, value in self.batch.items()}
+            alone = self.infer(model, batch, check)[0]
+            difference = (
+                f"shape {tuple(alone.shape)} alone but {tuple(output.shape[1:])} in the batch"
+                if alone.shape != output.shape[1:]
+                else _output_difference(alone, output[row])
             )
-            if alone.shape[1:] != output.shape[1:] or not torch.allclose(alone[0], output[row], RTOL, ATOL):
-                found = (
-                    f"shape {tuple(alone.shape[1:])} alone but {tuple(output.shape[1:])} in the batch"
-                    if alone.shape[1:] != output.shape[1:]
-                    else f"largest difference {float((alone[0] - output[row]).abs().max()):.3g}"
-                )
+            if difference:
                 raise self.fail(
-                    "infer_step is independent of the batch",
-                    f"object {row} alone differs from its row in the batch of {len(output)} ({found})",
+                    check,
+                    f"object {row} alone differs from its row in the batch of {len(output)} ({difference})",
                     "Compute each object's output from that object alone: no statistics over the batch in "
                     "eval mode (batch norm uses its running statistics there), and the same output shape "
                     "for every batch size.",
                 )
-        model.train()
 
     def check_step_output(self, step: str, output: Any) -> None:
         check = f"{step} returns a dict of finite floats with 'loss'"
         if not isinstance(output, Mapping) or "loss" not in output:
-            found = f"keys {sorted(output)}" if isinstance(output, Mapping) else type(output).__name__
             raise self.fail(
                 check,
-                f"{step} returned {found}",
+                f"{step} returned "
+                + (f"keys {sorted(output)}" if isinstance(output, Mapping) else type(output).__name__),
                 'Return a dict such as {"loss": loss.item()}; "loss" is averaged per epoch and ranks '
                 "checkpoints.",
             )
@@ -373,50 +279,41 @@ class _ModelChecks:
                 )
 
     def check_validate_step(self, model: Any) -> None:
-        import torch
-
         model.eval()
-        with torch.no_grad():
-            output = call(
-                self.name,
+        with (
+            self.errors_fail(
                 "validate_step runs in eval mode",
                 f"{self.name}.validate_step(sample)",
                 "validate_step must accept the batches train_step accepts; it runs without gradients.",
-                model.validate_step,
-                self.batch,
-            )
-        model.train()
+            ),
+            torch.no_grad(),
+        ):
+            output = model.validate_step(self.batch)
         self.check_step_output("validate_step", output)
 
     def check_train_step(self, model: Any) -> None:
         check = "train_step calls optimize and changes the weights"
         model.train()
-        call(
-            self.name,
+        with self.errors_fail(
             check,
             "model.configure_training()",
             "build_optimizer must return an optimizer over the trainable parameters.",
-            model.configure_training,
-        )
-        calls = []
-        optimize = model.optimize
-        model.optimize = lambda loss: calls.append(loss) or optimize(loss)
+        ):
+            model.configure_training()
         before = _snapshot(model)
-        try:
-            output = call(
-                self.name,
+        with (
+            mock.patch.object(model, "optimize", wraps=model.optimize) as optimize,
+            self.errors_fail(
                 check,
                 f"{self.name}.train_step(sample)",
                 "train_step must accept a batch as the data loader makes it.",
-                model.train_step,
-                self.batch,
-            )
-        finally:
-            del model.optimize
+            ),
+        ):
+            output = model.train_step(self.batch)
         self.check_step_output("train_step", output)
         trainable = [name for name, parameter in model.named_parameters() if parameter.requires_grad]
-        changed = [name for name in _differences(before, _snapshot(model)) if name in trainable]
-        if not calls:
+        changed = [name for name in _changed_entries(before, _snapshot(model)) if name in trainable]
+        if not optimize.called:
             raise self.fail(
                 check,
                 "train_step never called self.optimize(loss)"
@@ -433,24 +330,21 @@ class _ModelChecks:
             )
 
     def check_save_load(self, model: Any) -> None:
-        import torch
-
         check = "save and load round trip"
         model.eval()
         expected = self.infer(model, self.batch, check)
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "weights.pth"
-            call(self.name, check, f"model.save({path.name!r})", "", model.save, path)
+            with self.errors_fail(check, f"model.save({path.name!r})"):
+                model.save(path)
             fresh = self.build(check, SEED + 1)
-            call(
-                self.name,
+            with self.errors_fail(
                 check,
                 f"<a new {self.name}>.load({path.name!r})",
                 "load must read what save writes into an instance built from the same config and shape.",
-                fresh.load,
-                path,
-            )
-        differ = _differences(_snapshot(model), _snapshot(fresh))
+            ):
+                fresh.load(path)
+        differ = _changed_entries(_snapshot(model), _snapshot(fresh))
         if differ:
             raise self.fail(
                 check,
@@ -460,13 +354,12 @@ class _ModelChecks:
             )
         fresh.eval()
         try:
-            loaded = self.infer(fresh, self.batch, check)
+            difference = _output_difference(self.infer(fresh, self.batch, check), expected)
         except ContractError as error:
             raise self.fail(check, error.found, error.fix) from error
-        if not torch.allclose(loaded, expected, rtol=RTOL, atol=ATOL):
+        if difference:
             raise self.fail(
                 check,
-                "infer_step of the reloaded model differs from the saved model's "
-                f"(largest difference {float((loaded - expected).abs().max()):.3g})",
+                f"infer_step of the reloaded model differs from the saved model's ({difference})",
                 "Keep all state that changes the output in the state_dict, not in plain attributes.",
             )

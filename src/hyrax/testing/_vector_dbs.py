@@ -1,194 +1,88 @@
-"""``check_vector_db``: the contract of :class:`~hyrax.vector_dbs.base.VectorDB`, as one function."""
+"""The checks behind :func:`hyrax.testing.check_vector_db`: the contract of ``VectorDB``."""
 
 from __future__ import annotations
 
-import inspect
 import logging
+import logging.handlers
 import re
 import tempfile
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from hyrax.testing._common import ContractError, describe_error
+import numpy as np
+
+from hyrax.errors import HyraxError
+from hyrax.registry import VECTOR_DB_REGISTRY
+from hyrax.testing._common import ContractError, PluginChecks, describe_error
+from hyrax.vector_dbs.base import MissingDependencyError, UnknownIdError, VectorDB, VectorDBError
 
 N, DIM = 600, 8
 """Size of the test collection: large enough to drive approximate indexes, small enough to be quick."""
 
 
-def check_vector_db(db_class: type | str, folder: str | Path | None = None, **options: Any) -> None:
-    """Check that a vector database backend keeps the :class:`~hyrax.vector_dbs.base.VectorDB` contract.
-
-    Each check builds its own database in a new subfolder of ``folder``:
-
-    - upserting ``N`` vectors counts them, and each object is its own nearest neighbour at distance
-      ~0, with distances sorted nearest first;
-    - ``metric="l2"`` gives the squared Euclidean distance and ``"cosine"`` one minus the cosine;
-    - re-upserting ids replaces their vectors and metadata and never duplicates them;
-    - a closed database reopens from its folder with its count, dimension, metadata fields and vectors;
-    - searches return 2-d ``str`` ids and float32 distances of shape ``(n, min(k, count()))``, with a
-      logged warning when ``k`` exceeds the collection, and an empty collection gives ``(n, 0)``;
-    - queries of the wrong shape, NaN or infinite queries and a ``k`` that is not a positive integer
-      are rejected with a message giving the reason;
-    - ``get_by_id`` returns vectors and metadata in the order asked; unknown ids raise
-      ``UnknownIdError`` naming them;
-    - upserts larger than ``max_batch_size`` reach the backend in batches of that size;
-    - invalid upserts (wrong dimension, repeated ids, NaN, mismatched lengths or metadata fields)
-      are rejected and store nothing;
-    - reopening with another dimension or metric is an error.
-
-    Parameters
-    ----------
-    db_class : type or str
-        The backend: a ``VectorDB`` subclass, or its name in ``VECTOR_DB_REGISTRY``.
-    folder : path, optional
-        An empty folder to create the databases in; a temporary folder, removed afterwards, when
-        omitted.
-    **options
-        Further constructor arguments of the backend, passed to every database the checks open
-        (e.g. ``exact_limit=200`` to drive FAISS's approximate index at test sizes).
-
-    Raises
-    ------
-    ContractError
-        An ``AssertionError`` naming the backend, the check, what was found and what to change.
-    MissingDependencyError
-        When the backend's optional library is not installed (a test may skip on it).
-
-    Examples
-    --------
-    >>> from hyrax.testing import check_vector_db
-    >>> check_vector_db("faiss")  # doctest: +SKIP
-    """
-    from hyrax.registry import VECTOR_DB_REGISTRY
-    from hyrax.vector_dbs.base import VectorDB
-
-    cls = VECTOR_DB_REGISTRY.get(db_class) if isinstance(db_class, str) else db_class
-    if not (inspect.isclass(cls) and issubclass(cls, VectorDB)):
-        raise ContractError(
-            getattr(cls, "__name__", repr(cls)),
-            "subclasses VectorDB",
-            f"{cls!r} is not a subclass of hyrax.vector_dbs.base.VectorDB",
-            "Subclass VectorDB and implement its abstract methods (see its docstring).",
-        )
-    if folder is None:
-        with tempfile.TemporaryDirectory() as temporary:
-            _VectorDBChecks(cls, Path(temporary), options).run()
-    else:
-        _VectorDBChecks(cls, Path(folder), options).run()
-
-
 def _data() -> tuple[list[str], Any, dict[str, Any]]:
-    import numpy as np
-
     rng = np.random.default_rng(1)
     centers = rng.normal(0, 3, (12, DIM))
     vectors = (centers[rng.integers(0, 12, N)] + rng.normal(0, 1, (N, DIM))).astype(np.float32)
-    ids = [f"obj-{i}" for i in range(N)]
     metadata = {
         "mag": rng.uniform(18, 25, N),
         "n_exposures": rng.integers(1, 9, N),
         "is_star": rng.random(N) < 0.3,
         "band": np.array(["g", "r", "i"])[np.arange(N) % 3],
     }
-    return ids, vectors, metadata
+    return [f"obj-{i}" for i in range(N)], vectors, metadata
 
 
-_LEAVE = "Leave the public methods (upsert, search_by_vector, get_by_id, ...) to the base class, which "
-FIXES = {
-    "check_nearest_neighbours": (
-        "_upsert must store every vector under its id, _count count them, and _search return the k "
-        "nearest of each query, nearest first."
-    ),
-    "check_distance_convention": (
-        "Return the squared Euclidean distance for metric 'l2' (square a plain Euclidean distance) and "
-        "1 - cos(a, b) for 'cosine', so that distances mean the same in every backend."
-    ),
-    "check_reupsert": (
-        "_upsert must replace the vector and metadata of an id that is already stored, not add a copy."
-    ),
-    "check_reopen": (
-        "_save_settings and _close must write the settings and vectors into the folder, and _open "
-        "must read them back and return the saved settings."
-    ),
-    "check_search_shapes": (
-        "_search must return a SearchResult of (n, k) arrays: ids as str, distances as float32."
-    ),
-    "check_get_by_id": (
-        "_get must return the records in the order of the ids, with every stored metadata field, and "
-        "none when include_metadata is False."
-    ),
-    "check_unknown_ids": (
-        "_get must raise UnknownIdError(missing_ids, self.where) for ids that are not stored."
-    ),
-    "check_reopen_mismatch": (
-        "_open must return the stored settings (dim, metric), so that the base class refuses a mismatch."
-    ),
-    "": _LEAVE + "validates the arguments, splits large upserts and logs the warnings.",
-}
-"""What to change, by check method; the checks not listed test work the base class does."""
+BASE_CLASS_FIX = (
+    "Leave the public methods (upsert, search_by_vector, get_by_id, ...) to the base class, which "
+    "validates the arguments, splits large upserts and logs the warnings."
+)
+CHECKS: list[tuple[str, str, Callable[[Any], None]]] = []
+"""The checks in order, as (what the check requires, what to change when it fails, method)."""
 
 
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
+def _check(requirement: str, fix: str = BASE_CLASS_FIX) -> Callable:
+    """Add the decorated method to :data:`CHECKS`; the default ``fix`` is for work the base class does."""
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+    def add(method: Callable[[Any], None]) -> Callable[[Any], None]:
+        CHECKS.append((requirement, fix, method))
+        return method
+
+    return add
 
 
-class _VectorDBChecks:
-    def __init__(self, cls: type, folder: Path, options: dict[str, Any]):
-        self.cls = cls
-        self.name = cls.registry_name or cls.__name__
-        self.folder = folder
+class VectorDBChecks(PluginChecks):
+    """Each check method opens its databases with :meth:`open` and states failures with ``assert``."""
+
+    def __init__(self, db_class: type | str, options: dict[str, Any]):
+        super().__init__(VECTOR_DB_REGISTRY.get(db_class) if isinstance(db_class, str) else db_class)
         self.options = options
         self.ids, self.vectors, self.metadata = _data()
         self.opened: list[Any] = []
-        self.check = self.method = ""
-        self.path = folder
 
-    def run(self) -> None:
-        from hyrax.vector_dbs.base import MissingDependencyError
-
-        checks = [
-            self.check_nearest_neighbours,
-            self.check_distance_convention,
-            self.check_reupsert,
-            self.check_reopen,
-            self.check_search_shapes,
-            self.check_bad_queries,
-            self.check_k,
-            self.check_k_clamped,
-            self.check_get_by_id,
-            self.check_unknown_ids,
-            self.check_batched_upsert,
-            self.check_invalid_upserts,
-            self.check_reopen_mismatch,
-        ]
-        for number, check in enumerate(checks):
-            self.check, self.method = check.__doc__ or check.__name__, check.__name__
-            self.path = self.folder / f"{number:02d}_{check.__name__.removeprefix('check_')}"
-            try:
-                check()
-            except ContractError:
-                raise
-            except AssertionError as error:
-                raise ContractError(self.name, self.check, str(error), self.fix()) from error
-            except MissingDependencyError:
-                raise
-            except Exception as error:
-                raise ContractError(
-                    self.name, self.check, f"it raised {describe_error(error)}", self.fix()
-                ) from error
-            finally:
-                for db in self.opened:
-                    db.close()
-                self.opened.clear()
-
-    def fix(self) -> str:
-        return FIXES.get(self.method, FIXES[""])
+    def run(self, folder: str | Path | None) -> None:
+        self.check_subclass(
+            VectorDB, "Subclass VectorDB and implement its abstract methods (see its docstring)."
+        )
+        self.name = self.cls.registry_name or self.name
+        # An omitted folder is a temporary one, removed afterwards.
+        with nullcontext(folder) if folder is not None else tempfile.TemporaryDirectory() as root:
+            for number, (check, fix, method) in enumerate(CHECKS):
+                self.path = Path(root) / f"{number:02d}_{method.__name__.removeprefix('check_')}"
+                try:
+                    method(self)
+                except (ContractError, MissingDependencyError):
+                    raise
+                except AssertionError as error:
+                    raise self.fail(check, str(error), fix) from error
+                except Exception as error:
+                    raise self.fail(check, f"it raised {describe_error(error)}", fix) from error
+                finally:
+                    for db in self.opened:
+                        db.close()
+                    self.opened.clear()
 
     def open(self, cls: type | None = None, **kwargs: Any) -> Any:
         db = (cls or self.cls)(path=self.path, **{**self.options, **kwargs})
@@ -208,10 +102,12 @@ class _VectorDBChecks:
             return caught
         raise AssertionError(f"no {error.__name__} was raised (expected one mentioning {pattern!r})")
 
+    @_check(
+        "each object is its own nearest neighbour",
+        "_upsert must store every vector under its id, _count count them, and _search return the k "
+        "nearest of each query, nearest first.",
+    )
     def check_nearest_neighbours(self) -> None:
-        """each object is its own nearest neighbour"""
-        import numpy as np
-
         db = self.open(dim=DIM)
         db.upsert(self.ids, self.vectors, self.metadata)
         assert db.count() == N, f"count() is {db.count()} after upserting {N} vectors"
@@ -224,10 +120,12 @@ class _VectorDBChecks:
         assert np.allclose(found.distances[:, 0], 0, atol=1e-4), "an object's distance to itself is not ~0"
         assert (np.diff(found.distances, axis=1) >= -1e-5).all(), "neighbours are not sorted nearest first"
 
+    @_check(
+        "l2 is the squared Euclidean distance and cosine is 1 - cos",
+        "Return the squared Euclidean distance for metric 'l2' (square a plain Euclidean distance) and "
+        "1 - cos(a, b) for 'cosine', so that distances mean the same in every backend.",
+    )
     def check_distance_convention(self) -> None:
-        """l2 is the squared Euclidean distance and cosine is 1 - cos"""
-        import numpy as np
-
         expected = {"l2": [0.0, 1.0, 50.0], "cosine": [0.0, 1 - 28 / (5 * np.sqrt(32)), 1.0]}
         for metric, distances in expected.items():
             self.path = self.path.with_name(f"{self.path.name}_{metric}")
@@ -239,10 +137,11 @@ class _VectorDBChecks:
                 f"metric={metric!r} gave distances {found.distances[0].tolist()}, expected {distances}"
             )
 
+    @_check(
+        "re-upserting replaces and never duplicates",
+        "_upsert must replace the vector and metadata of an id that is already stored, not add a copy.",
+    )
     def check_reupsert(self) -> None:
-        """re-upserting replaces and never duplicates"""
-        import numpy as np
-
         db = self.open(dim=DIM)
         db.upsert(self.ids, self.vectors, self.metadata)
         db.upsert(self.ids, self.vectors, self.metadata)
@@ -257,10 +156,12 @@ class _VectorDBChecks:
         )
         assert db.search_by_vector(moved[0], k=1).ids[0, 0] == self.ids[0], "search finds the old vector"
 
+    @_check(
+        "reopens from its folder",
+        "_save_settings and _close must write the settings and vectors into the folder, and _open "
+        "must read them back and return the saved settings.",
+    )
     def check_reopen(self) -> None:
-        """reopens from its folder"""
-        import numpy as np
-
         db = self.open(dim=DIM)
         db.upsert(self.ids, self.vectors, self.metadata)
         db.close()
@@ -276,10 +177,11 @@ class _VectorDBChecks:
             "reopened, get_by_id returns another vector"
         )
 
+    @_check(
+        "searches return (n, min(k, count())) arrays of str ids and float32 distances",
+        "_search must return a SearchResult of (n, k) arrays: ids as str, distances as float32.",
+    )
     def check_search_shapes(self) -> None:
-        """searches return (n, min(k, count())) arrays of str ids and float32 distances"""
-        import numpy as np
-
         db = self.open(dim=DIM)
         empty = db.search_by_vector(self.vectors[:3], k=4).ids.shape
         assert empty == (3, 0), f"searching an empty collection gave shape {empty}, not (3, 0)"
@@ -294,12 +196,8 @@ class _VectorDBChecks:
         clamped = db.search_by_vector(self.vectors[:2], k=50).ids.shape
         assert clamped == (2, 20), f"k=50 over 20 vectors gave shape {clamped}, not (2, 20)"
 
+    @_check("queries of the wrong shape or with NaN are rejected with the reason")
     def check_bad_queries(self) -> None:
-        """queries of the wrong shape or with NaN are rejected with the reason"""
-        import numpy as np
-
-        from hyrax.vector_dbs.base import VectorDBError
-
         db = self.open(dim=DIM)
         db.upsert(self.ids[:20], self.vectors[:20])
         cases = [
@@ -324,12 +222,8 @@ class _VectorDBChecks:
             lambda: db.search_by_vector(queries, k=3),
         )
 
+    @_check("k must be a positive integer")
     def check_k(self) -> None:
-        """k must be a positive integer"""
-        import numpy as np
-
-        from hyrax.vector_dbs.base import VectorDBError
-
         db = self.open(dim=DIM)
         db.upsert(self.ids[:20], self.vectors[:20])
         for k in [0, -2, 2.5, 3.0, "3", None, True, float("nan")]:
@@ -342,24 +236,23 @@ class _VectorDBChecks:
         shape = db.search_by_id([self.ids[0]], k=np.int64(3)).ids.shape
         assert shape == (1, 3), f"k=np.int64(3) gave shape {shape}"
 
+    @_check("a k larger than the collection returns everything, with a warning")
     def check_k_clamped(self) -> None:
-        """a k larger than the collection returns everything, with a warning"""
         db = self.open(dim=DIM)
         db.upsert(self.ids[:20], self.vectors[:20])
-        handler = _Records()
-        hyrax_logger = logging.getLogger("hyrax")
+        warnings = logging.handlers.BufferingHandler(capacity=1000)
+        warnings.setLevel(logging.WARNING)
+        hyrax_logger, root = logging.getLogger("hyrax"), logging.getLogger()
         level = hyrax_logger.level
-        root = logging.getLogger()
-        root.addHandler(handler)
-        if hyrax_logger.getEffectiveLevel() > logging.WARNING:
-            hyrax_logger.setLevel(logging.WARNING)
+        root.addHandler(warnings)
+        hyrax_logger.setLevel(min(hyrax_logger.getEffectiveLevel(), logging.WARNING))
         try:
             found = db.search_by_id(self.ids[:2], k=50)
-            warned = list(handler.messages)
-            handler.messages.clear()
+            warned = [record.getMessage() for record in warnings.buffer]
+            warnings.flush()
             db.search_by_id(self.ids[:2], k=20)
         finally:
-            root.removeHandler(handler)
+            root.removeHandler(warnings)
             hyrax_logger.setLevel(level)
         assert found.ids.shape == found.distances.shape == (2, 20), f"k=50 over 20 gave {found.ids.shape}"
         assert [sorted(row) for row in found.ids.tolist()] == [sorted(self.ids[:20])] * 2, (
@@ -368,12 +261,15 @@ class _VectorDBChecks:
         assert any("k=50" in m and "holds 20 vectors" in m for m in warned), (
             f"no warning saying k=50 and 'holds 20 vectors' was logged (logged: {warned})"
         )
-        assert not handler.messages, f"k equal to the count logged a warning: {handler.messages}"
+        unexpected = [record.getMessage() for record in warnings.buffer]
+        assert not unexpected, f"k equal to the count logged a warning: {unexpected}"
 
+    @_check(
+        "get_by_id returns vectors and metadata in the order asked",
+        "_get must return the records in the order of the ids, with every stored metadata field, and "
+        "none when include_metadata is False.",
+    )
     def check_get_by_id(self) -> None:
-        """get_by_id returns vectors and metadata in the order asked"""
-        import numpy as np
-
         db = self.open(dim=DIM)
         db.upsert(self.ids, self.vectors, self.metadata)
         order = [17, 3, N - 1, 0]
@@ -392,11 +288,11 @@ class _VectorDBChecks:
             "include_metadata=False still returns metadata"
         )
 
+    @_check(
+        "unknown ids raise UnknownIdError naming them",
+        "_get must raise UnknownIdError(missing_ids, self.where) for ids that are not stored.",
+    )
     def check_unknown_ids(self) -> None:
-        """unknown ids raise UnknownIdError naming them"""
-        from hyrax.errors import HyraxError
-        from hyrax.vector_dbs.base import UnknownIdError
-
         db = self.open(dim=DIM)
         db.upsert(self.ids[:10], self.vectors[:10])
         for method in (db.get_by_id, db.search_by_id):
@@ -406,8 +302,8 @@ class _VectorDBChecks:
             assert isinstance(caught, KeyError) and isinstance(caught, HyraxError)
             assert caught.ids == ["no-such-object"], f"UnknownIdError.ids is {caught.ids}"
 
+    @_check("upserts beyond max_batch_size are split")
     def check_batched_upsert(self) -> None:
-        """upserts beyond max_batch_size are split"""
         small = type(
             f"_{self.cls.__name__}InSmallBatches",
             (self.cls,),
@@ -422,12 +318,8 @@ class _VectorDBChecks:
         assert sizes == expected, f"with max_batch_size 64, _upsert received batches of {sizes}"
         assert db.count() == N, f"count() is {db.count()} after a batched upsert of {N}"
 
+    @_check("invalid upserts are rejected with the reason and store nothing")
     def check_invalid_upserts(self) -> None:
-        """invalid upserts are rejected with the reason and store nothing"""
-        import numpy as np
-
-        from hyrax.vector_dbs.base import VectorDBError
-
         ids, vectors, metadata = self.ids, self.vectors, self.metadata
         db = self.open(dim=DIM)
         db.upsert(ids[:10], vectors[:10], {name: column[:10] for name, column in metadata.items()})
@@ -444,10 +336,11 @@ class _VectorDBChecks:
             self.expect(VectorDBError, reason, lambda i=bad_ids, v=bad_vectors, m=columns: db.upsert(i, v, m))
         assert db.count() == 10, f"count() is {db.count()} after rejected upserts into 10 vectors"
 
+    @_check(
+        "reopening with another dimension or metric fails",
+        "_open must return the stored settings (dim, metric), so that the base class refuses a mismatch.",
+    )
     def check_reopen_mismatch(self) -> None:
-        """reopening with another dimension or metric fails"""
-        from hyrax.vector_dbs.base import VectorDBError
-
         self.open(dim=DIM).upsert(self.ids[:5], self.vectors[:5])
         self.expect(VectorDBError, f"dimension {DIM}, not 16", lambda: self.open(dim=16))
         self.expect(VectorDBError, "'l2' metric", lambda: self.open(metric="cosine"))
