@@ -52,3 +52,42 @@ def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
     with replacing(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+class FolderBusyError(RuntimeError):
+    """Another process holds the lock of a folder it is writing."""
+
+
+@contextlib.contextmanager
+def writer_lock(folder: str | os.PathLike) -> Iterator[Path]:
+    """Hold the one writer's lock of ``folder`` (created if missing) for the block, or fail at once.
+
+    The lock is an advisory ``flock`` on ``<folder>/.hyrax_writer.lock``, released when the block ends
+    or the process dies, so a killed writer never leaves it stuck. The file names the holder's process.
+
+    Raises
+    ------
+    FolderBusyError
+        When another process holds the lock; the message names it.
+    """
+    import fcntl
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ".hyrax_writer.lock"
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise FolderBusyError(f"{folder} is being written by {holder}") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {os.uname().nodename}")
+        handle.flush()
+        try:
+            yield path
+        finally:
+            handle.seek(0)
+            handle.truncate()

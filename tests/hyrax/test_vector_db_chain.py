@@ -6,6 +6,8 @@ One small model is trained and run once per module; each backend then gets its o
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ import pytest
 from hyrax import Hyrax
 from hyrax.errors import ResultsNotFoundError
 from hyrax.results import list_results_dirs
+from hyrax.vector_dbs._checks import VectorDBError
 from hyrax.vector_dbs.base import UnknownIdError, VectorDB
 from hyrax.vector_dbs.connect import RECORD_NAME, open_vector_db
 from hyrax_cli.main import main
@@ -205,3 +208,32 @@ def test_lookup_without_a_database_says_what_to_run(tmp_path):
     h.set_config("vector_db.vector_db_dir", str(tmp_path / "missing"))
     with pytest.raises(ResultsNotFoundError, match="no vector database"):
         h.database_connection()
+
+
+def test_a_second_writer_of_one_folder_stops_before_writing(saved, tmp_path):
+    h, infer, db, _ = saved
+    folder = tmp_path / "db"
+    h = make_hyrax(
+        tmp_path,
+        **{
+            "vector_db.name": db.registry_name,
+            "vector_db.input_dir": str(infer.results_dir),
+            "vector_db.vector_db_dir": str(folder),
+        },
+    )
+    script = (
+        "import sys; from hyrax.files import writer_lock\n"
+        f"with writer_lock({str(folder)!r}):\n"
+        "    print('locked', flush=True); sys.stdin.read()\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(VectorDBError, match=f"{folder}.*being written by process {holder.pid}"):
+            h.save_to_database()
+    finally:
+        holder.communicate("")
+    assert not list_results_dirs(h.config["general"]["results_dir"], "save_to_database")
+    assert h.save_to_database().count() == SIZE
