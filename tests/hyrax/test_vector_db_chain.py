@@ -6,6 +6,7 @@ One small model is trained and run once per module; each backend then gets its o
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -219,19 +220,26 @@ def test_a_second_writer_of_one_folder_stops_before_writing(saved, tmp_path):
             "vector_db.name": db.registry_name,
             "vector_db.input_dir": str(infer.results_dir),
             "vector_db.vector_db_dir": str(folder),
+            "vector_db.metadata_fields": [],
         },
     )
+    settings = h.config["vector_db"]
+    first_id, first_vector = str(infer.ids()[0]), infer.vectors(0, 1)[0].tolist()
     script = (
-        "import sys; from hyrax.files import writer_lock\n"
-        f"with writer_lock({str(folder)!r}):\n"
-        "    print('locked', flush=True); sys.stdin.read()\n"
+        "import sys; from hyrax.registry import VECTOR_DB_REGISTRY\n"
+        f"db = VECTOR_DB_REGISTRY.get({db.registry_name!r})({str(folder)!r}, "
+        f"collection={settings['collection']!r}, metric={settings['metric']!r})\n"
+        f"db.upsert([{first_id!r}], [{first_vector!r}])\n"
+        "print('writing', flush=True); sys.stdin.read(); db.close()\n"
     )
     holder = subprocess.Popen(
         [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
-        assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(VectorDBError, match=f"{folder}.*being written by process {holder.pid}"):
+        assert holder.stdout.readline().strip() == "writing"
+        with pytest.raises(
+            VectorDBError, match=rf"{re.escape(str(folder))}.*written by process {holder.pid}\b"
+        ):
             h.save_to_database()
     finally:
         holder.communicate("")

@@ -6,6 +6,9 @@ taken, never at module level: importing a backend must not fail on either platfo
 
 from __future__ import annotations
 
+import os
+import socket
+from pathlib import Path
 from typing import IO
 
 
@@ -53,3 +56,44 @@ def _try_lock_windows(file: IO) -> bool:
     except OSError:
         return False
     return True
+
+
+def hold_writer_lock(path: Path, where: str) -> IO:
+    """Take the one writer's lock of a database, held until the returned file is closed.
+
+    The file names the holder (process and host), so a second writer's error can say who it is. The
+    operating system drops the lock when the holder dies, so a killed writer leaves no stale lock.
+
+    Parameters
+    ----------
+    path : Path
+        The lock file, inside the database's folder.
+    where : str
+        The database, as errors name it (``VectorDB.where``).
+
+    Raises
+    ------
+    VectorDBError
+        When another process or object holds the lock, or files cannot be locked here.
+    """
+    from hyrax.vector_dbs._checks import VectorDBError
+
+    lock = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until the caller closes it
+    try:
+        locked = try_lock(lock)
+    except OSError as error:
+        lock.close()
+        raise VectorDBError(f"Cannot write the {where}: {error}") from error
+    if not locked:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        lock.close()
+        raise VectorDBError(
+            f"The {where} is being written by {holder}; wait for it to finish (or close that object), or "
+            "write to another folder (vector_db.vector_db_dir)."
+        )
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"process {os.getpid()} on {socket.gethostname()}")
+    lock.flush()
+    return lock

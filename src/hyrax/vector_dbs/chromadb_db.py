@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
 from hyrax.config.redact import redact_text
+from hyrax.vector_dbs._file_lock import hold_writer_lock
 from hyrax.vector_dbs.base import (
     Records,
     SearchResult,
@@ -48,6 +50,7 @@ class ChromaDB(VectorDB):
         self.hnsw = dict(hnsw or {})
         self._client: Any = None
         self._collection: Any = None
+        self._writer_lock: IO | None = None
 
     def _make_client(self) -> Any:
         # A verb turns Chroma's telemetry off for the process (hyrax.process); this client's too, for
@@ -104,6 +107,7 @@ class ChromaDB(VectorDB):
         }
 
     def _save_settings(self, settings: dict[str, Any]) -> None:
+        self._start_writing()
         fields = settings["metadata_fields"]
         values = {
             "dim": settings["dim"],
@@ -118,6 +122,14 @@ class ChromaDB(VectorDB):
         client, self._client, self._collection = self._client, None, None
         if client is not None and hasattr(client, "close"):
             client.close()
+        lock, self._writer_lock = self._writer_lock, None
+        if lock is not None:
+            lock.close()
+
+    def _start_writing(self) -> None:
+        """Hold the folder's writer lock until close(): two embedded writers lose index entries."""
+        if self._writer_lock is None and self.server_url is None:
+            self._writer_lock = hold_writer_lock(Path(self.path) / "write.lock", self.where)
 
     @property
     def max_batch_size(self) -> int:
@@ -129,6 +141,7 @@ class ChromaDB(VectorDB):
         return int(self._collection.count())
 
     def _upsert(self, ids: list[str], vectors: np.ndarray, metadata: dict[str, np.ndarray]) -> None:
+        self._start_writing()
         records = None
         if metadata:
             # tolist() turns numpy scalars into the Python int/float/bool/str that Chroma accepts.

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from hyrax.files import replacing, write_text_atomically
-from hyrax.vector_dbs._file_lock import try_lock
+from hyrax.vector_dbs._file_lock import hold_writer_lock
 from hyrax.vector_dbs.base import (
     Records,
     SearchResult,
@@ -156,18 +156,7 @@ class FaissDB(VectorDB):
 
     def _start_writing(self) -> None:
         """Take the writer's lock and mark the folder unclean until close() commits."""
-        lock = open(self._file("write.lock"), "w")  # noqa: SIM115 - held until close()
-        try:
-            locked = try_lock(lock)
-        except OSError as error:
-            lock.close()
-            raise VectorDBError(f"Cannot write the {self.where}: {error}") from error
-        if not locked:
-            lock.close()
-            raise VectorDBError(
-                f"The {self.where} is being written by another process or object; close that one first."
-            )
-        self._lock = lock
+        self._lock = hold_writer_lock(self._file("write.lock"), self.where)
         self._dirty = True
         self._state["clean"] = False
         self._write_state()

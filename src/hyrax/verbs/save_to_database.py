@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 from hyrax.verbs.base import Verb, hyrax_verb
@@ -75,7 +73,7 @@ class SaveToDatabase(Verb):
                 config["vector_db"], for_writing=True, default_path=results_dir / DATABASE_FOLDER
             )
             started = time.perf_counter()
-            with _only_writer(db), db:
+            with db:
                 step = max(1, min(int(settings["insert_batch_size"]), int(db.max_batch_size)))
                 logger.info("Inserting %d vectors of %s into the %s", total, input_dir, db.where)
                 with tqdm(total=total, desc="save_to_database", unit="vector", disable=None) as bar:
@@ -94,26 +92,3 @@ class SaveToDatabase(Verb):
                 count,
             )
         return db
-
-
-@contextlib.contextmanager
-def _only_writer(db: Any) -> Iterator[None]:
-    """Keep a second save_to_database from writing the same database folder at the same time.
-
-    Two embedded writers of one Chroma folder lose index entries or corrupt it, so the second one stops
-    before writing anything. A server (``vector_db.server_url``) orders its writers itself.
-    """
-    from hyrax.files import FolderBusyError, writer_lock
-    from hyrax.vector_dbs._checks import VectorDBError
-
-    if db.path is None:
-        yield
-        return
-    try:
-        with writer_lock(db.path):
-            yield
-    except FolderBusyError as error:
-        raise VectorDBError(
-            f"The vector database at {db.path} is being written: {error}. Wait for that save_to_database "
-            "to finish, or set vector_db.vector_db_dir to another folder."
-        ) from None
