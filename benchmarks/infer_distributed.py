@@ -20,7 +20,7 @@ transform and save_to_database's insert would gain from a second process or thre
    by ``--set infer.nproc_per_node=2`` (``idist.spawn``); 2 processes by ``torchrun --standalone
    --nproc_per_node=2 -m hyrax_cli.main infer``. Each of 2 processes uses 1 thread (``setup_process``).
    ``logged obj/s`` is the rate of the verb's own line "Inferred N objects in S s (R per second, P
-   process(es))"; its clock starts before ``launch.run``, so it covers each rank building the dataset
+   processes, started)"; its clock starts before ``launch.run``, so it covers each rank building the dataset
    and the model, the loop, the barrier and the merge, and with ``nproc_per_node`` also the start of the
    two spawned interpreters (importing torch and hyrax again), which under torchrun happens before the
    clock. ``wall`` is the whole process (interpreter start, imports, writing); ``cores`` is the CPU
@@ -171,7 +171,7 @@ import numpy as np
 
 PARTS = ("infer", "onnx", "umap", "database")
 LOGGED = re.compile(
-    r"Inferred (\d+) objects in ([\d.]+) s \(([\d.]+) per second, (\d+) process\(es\)\) into (\S+)"
+    r"Inferred (\d+) objects in ([\d.]+) s \(([\d.]+) per second, (\d+) process(?:es, started)?\) into (\S+)"
 )
 TRAIN_OBJECTS = 500
 UMAP_DIM, UMAP_CLUSTERS = 64, 10
@@ -251,7 +251,7 @@ def run_hyrax(
 
 
 def parse_infer(run: dict, objects: int) -> dict:
-    """The numbers of the infer verb's "Inferred N objects in S s (R per second, P process(es))"."""
+    """The numbers of the infer verb's "Inferred N objects in S s (R per second, P processes...)"."""
     match = LOGGED.search(run["log"])
     if match is None:
         raise RuntimeError(f"No 'Inferred ...' line in the infer log:\n{run['log'][-2000:]}")

@@ -72,12 +72,14 @@ class Infer(Verb):
                 record["onnx_model"] = details["onnx_model"]
             (results_dir / INFER_INFO_NAME).write_text(json.dumps(record), encoding="utf-8")
             seconds = time.perf_counter() - started
+            # With several processes the time includes starting them and joining their shares.
+            processes = "1 process" if launch.world_size == 1 else f"{launch.world_size} processes, started"
             logger.info(
-                "Inferred %d objects in %.1f s (%.0f per second, %d process(es)) into %s",
+                "Inferred %d objects in %.1f s (%.0f per second, %s) into %s",
                 count,
                 seconds,
                 count / max(seconds, 1e-9),
-                launch.world_size,
+                processes,
                 results_dir,
             )
         return InferenceDataSet.from_directory(results_dir, config)
