@@ -47,6 +47,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
@@ -160,19 +161,33 @@ def tracking_cost(iterations: int = 20_000, rounds: int = 5) -> None:
     from hyrax.datasets.loading import build_dataset, make_data_loader
     from hyrax.models.factory import build_model
     from hyrax.results import create_results_dir
+    from hyrax.training.engines import EpochMeans
+    from hyrax.training.mlflow_store import STORE_DIR_NAME, config_params
     from hyrax.training.tracking import attach_tracking
 
     loss = torch.tensor(0.5)
 
     def run(tracked: bool) -> float:
         engine = Engine(lambda engine, batch: {"loss": loss})
+        # As on the train verb's trainer, with or without tracking: tracking records the mean it computes.
+        EpochMeans().attach(engine)
         manager = ConfigManager(runtime_config={"train": {"mlflow": tracked, "tensorboard": tracked}})
         results_dir = create_results_dir("results", "train")
         manager.write_runtime_config(results_dir)
+        train = manager.config["train"]
         data = range(iterations)
         started = time.perf_counter()
         if tracked:
-            with attach_tracking(engine, None, results_dir=results_dir, config=manager.config):
+            with attach_tracking(
+                engine,
+                None,
+                results_dir=results_dir,
+                mlflow_dir=Path(manager.config["general"]["results_dir"]) / STORE_DIR_NAME,
+                experiment_name=train["experiment_name"],
+                params=config_params(manager.config),
+                tensorboard=True,
+                log_every_n_steps=train["log_every_n_steps"],
+            ):
                 engine.run(data, max_epochs=1)
         else:
             engine.run(data, max_epochs=1)

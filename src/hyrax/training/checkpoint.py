@@ -1,72 +1,122 @@
-"""Training checkpoints: the latest and the best, written atomically, and finding one to resume from.
+"""Training checkpoints through ignite's ``Checkpoint`` and ``DiskSaver``, and finding one to resume from.
 
 A checkpoint is one ``torch.save`` file holding the ``state_dict`` of every resumable object of a run
-(model, optimizer, scheduler, trainer engine, random generators, ...) under its name, plus ``epoch``
-and ``iteration`` for people reading it. It only holds tensors and plain Python values, so it loads
-with ``weights_only=True``.
+(model, optimizer, scheduler, trainer engine, random generators, ...) under its name, the best
+loss so far under ``"checkpointer"``, and ``epoch`` and ``iteration`` for people reading it. It only
+holds tensors and plain Python values, so it loads with ``weights_only=True``.
+
+Ignite writes the files (atomically, with ``DiskSaver(atomic=True)``), keeps the best by score and
+loads them back (``Checkpoint.load_objects``). Two things ignite lacks are added here: a file saved
+again under its fixed name is replaced, never first removed, so a run killed while saving keeps its
+previous checkpoint; and the best checkpoint's state is ``{"best_score": loss}``, as in checkpoints
+written before Hyrax used ignite's handler, so that those still resume.
 """
 
 from __future__ import annotations
 
-import logging
+import math
 import os
-import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from ignite.engine import Engine
+from ignite.engine import Engine, Events
+from ignite.handlers import Checkpoint, DiskSaver
 
 from hyrax.errors import ConfigError, ResultsNotFoundError
-from hyrax.files import replacing
 from hyrax.results import list_results_dirs
-
-logger = logging.getLogger(__name__)
 
 LATEST_CHECKPOINT_NAME = "checkpoint_latest.pt"
 BEST_CHECKPOINT_NAME = "checkpoint_best.pt"
 
 
-def _atomic_copy(source: Path, target: Path) -> None:
-    with replacing(target) as temporary:
-        try:
-            # A hard link costs nothing, and stays valid when ``source`` is later replaced by a new file.
-            os.link(source, temporary)
-        except OSError:
-            shutil.copyfile(source, temporary)
+class _ReplacingDiskSaver(DiskSaver):
+    """``DiskSaver(atomic=True)`` for files saved again under one name, adding the trainer's progress."""
+
+    def __init__(self, directory: str | os.PathLike, trainer: Engine):
+        super().__init__(directory, atomic=True, require_empty=False)
+        self.trainer = trainer
+
+    def __call__(self, checkpoint: Mapping, filename: str, metadata: Mapping | None = None) -> None:
+        state = self.trainer.state
+        progress = {"epoch": state.epoch, "iteration": state.iteration}
+        super().__call__({**checkpoint, **progress}, filename, metadata)
+
+    def remove(self, filename: str) -> None:
+        """Keep the file: ``Checkpoint`` removes it only to save it again, which replaces it atomically."""
 
 
-def save_checkpoint(path: str | os.PathLike, objects: Mapping[str, Any], **extra: Any) -> Path:
-    """Write the ``state_dict`` of each of ``objects`` (None entries skipped) to ``path``, atomically.
+class _BestCheckpoint(Checkpoint):
+    """``Checkpoint`` of the epoch of lowest ``loss()`` (None: worse than any); its state is that loss."""
 
-    A reader never sees a half-written file: the checkpoint is written beside it and then renamed, so a
-    run killed while saving keeps its previous checkpoint.
+    def __init__(self, objects: Mapping[str, Any], save_handler: DiskSaver, loss: Callable[[], float | None]):
+        super().__init__(
+            objects,
+            save_handler,
+            score_function=lambda _: _priority(loss()),
+            filename_pattern=BEST_CHECKPOINT_NAME,
+            include_self=True,
+        )
+
+    def state_dict(self) -> dict[str, float | None]:
+        """The best loss so far, or None before the first checkpoint."""
+        saved = super().state_dict()["_saved"]
+        return {"best_score": -saved[-1][0] if saved else None}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore the best loss, so that only a lower one replaces the best checkpoint."""
+        best = state_dict.get("best_score")
+        super().load_state_dict({"_saved": [] if best is None else [(-best, BEST_CHECKPOINT_NAME)]})
+
+
+def _priority(loss: float | None) -> float:
+    # Ignite keeps the checkpoint of the highest priority.
+    return -math.inf if loss is None else -float(loss)
+
+
+def attach_checkpoints(
+    trainer: Engine,
+    directory: str | os.PathLike,
+    objects: Mapping[str, Any],
+    loss: Callable[[], float | None],
+) -> Checkpoint:
+    """After every epoch write ``checkpoint_latest.pt``, and ``checkpoint_best.pt`` when ``loss()`` is lowest.
+
+    Attach it after the handlers that compute the loss and step the scheduler, so that the files hold
+    the state a resumed run continues from.
 
     Parameters
     ----------
-    path : path
-        The checkpoint file.
+    trainer : ignite.engine.Engine
+        The training engine; its state is saved as ``"trainer"``.
+    directory : path
+        Where the checkpoints go.
     objects : mapping of str to object
-        Objects with ``state_dict()``.
-    **extra
-        Plain values stored as they are, e.g. ``epoch=3``.
+        The other resumable objects; None entries are skipped.
+    loss : callable returning float or None
+        The loss of the epoch just completed, e.g. the validation loss.
 
     Returns
     -------
-    Path
-        The file written.
+    ignite.handlers.Checkpoint
+        The handler writing the latest checkpoint. Its ``to_save`` is what to pass to
+        :func:`load_checkpoint` when resuming; calling it with the trainer writes the current state,
+        e.g. after Ctrl-C in the middle of an epoch (once per iteration).
     """
-    path = Path(path)
-    state = {name: obj.state_dict() for name, obj in objects.items() if obj is not None}
-    state.update(extra)
-    with replacing(path) as temporary:
-        torch.save(state, temporary)
-    return path
+    to_save = {name: obj for name, obj in {**objects, "trainer": trainer}.items() if obj is not None}
+    saver = _ReplacingDiskSaver(directory, trainer)
+    best = _BestCheckpoint(to_save, saver, loss)
+    # Priority is the iteration, so a second call at the same iteration writes nothing.
+    latest = Checkpoint({**to_save, "checkpointer": best}, saver, filename_pattern=LATEST_CHECKPOINT_NAME)
+    # The best first, so that the latest checkpoint carries the new best loss.
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, best)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, latest)
+    return latest
 
 
 def load_checkpoint(path: str | os.PathLike, objects: Mapping[str, Any]) -> dict[str, Any]:
-    """Load ``path`` into each of ``objects`` (None entries skipped) with ``load_state_dict``.
+    """Load ``path`` into ``objects`` (None entries skipped) with ignite's ``Checkpoint.load_objects``.
 
     Tensors are read onto the CPU; each object's ``load_state_dict`` moves them where they belong.
 
@@ -81,85 +131,17 @@ def load_checkpoint(path: str | os.PathLike, objects: Mapping[str, Any]) -> dict
         When ``path`` lacks the state of one of ``objects``, e.g. a scheduler was configured since.
     """
     state = torch.load(Path(path), map_location="cpu", weights_only=True)
-    for name, obj in objects.items():
-        if obj is None:
-            continue
-        if name not in state:
-            raise ConfigError(
-                f"Checkpoint {path} holds no {name} state (it has {', '.join(sorted(state))}); resume "
-                f"with the configuration the run was started with (its runtime_config.toml), or set "
-                f"train.resume = false.",
-                key="train.resume",
-            )
-        obj.load_state_dict(state[name])
+    objects = {name: obj for name, obj in objects.items() if obj is not None}
+    missing = [name for name in objects if name not in state]
+    if missing:
+        raise ConfigError(
+            f"Checkpoint {path} holds no {', '.join(missing)} state (it has {', '.join(sorted(state))}); "
+            f"resume with the configuration the run was started with (its runtime_config.toml), or set "
+            f"train.resume = false.",
+            key="train.resume",
+        )
+    Checkpoint.load_objects(objects, state)
     return state
-
-
-class Checkpointer:
-    """Trainer handler writing ``checkpoint_latest.pt`` and, when the score improves, ``checkpoint_best.pt``.
-
-    Attach it to ``Events.EPOCH_COMPLETED`` after the handlers that compute the score. Lower scores are
-    better (a loss). Each checkpoint also holds the checkpointer's own state (the best score) under
-    ``"checkpointer"``, so pass it to :func:`load_checkpoint` when resuming.
-
-    Parameters
-    ----------
-    directory : path
-        Where the checkpoints go.
-    objects : mapping of str to object
-        What each checkpoint holds; objects with ``state_dict``/``load_state_dict``.
-    score_function : callable returning float or None
-        The score of the epoch just completed, e.g. the validation loss.
-    """
-
-    def __init__(
-        self,
-        directory: str | os.PathLike,
-        objects: Mapping[str, Any],
-        score_function: Callable[[], float | None],
-    ):
-        self.directory = Path(directory)
-        self.objects = {**objects, "checkpointer": self}
-        self.score_function = score_function
-        self.best_score: float | None = None
-        self._saved_iteration: int | None = None
-
-    @property
-    def latest_path(self) -> Path:
-        """The latest checkpoint's file."""
-        return self.directory / LATEST_CHECKPOINT_NAME
-
-    @property
-    def best_path(self) -> Path:
-        """The best checkpoint's file."""
-        return self.directory / BEST_CHECKPOINT_NAME
-
-    def save_latest(self, engine: Engine) -> Path:
-        """Write the latest checkpoint of ``engine``'s current state (once per iteration)."""
-        state = engine.state
-        if self._saved_iteration != state.iteration:
-            save_checkpoint(self.latest_path, self.objects, epoch=state.epoch, iteration=state.iteration)
-            self._saved_iteration = state.iteration
-        return self.latest_path
-
-    def __call__(self, engine: Engine) -> None:
-        """Write the latest checkpoint, and copy it as the best when the score improved."""
-        score = self.score_function()
-        improved = score is not None and (self.best_score is None or score < self.best_score)
-        if improved:
-            # Recorded first, so the checkpoint itself carries the new best score.
-            self.best_score = float(score)
-        self.save_latest(engine)
-        if improved:
-            _atomic_copy(self.latest_path, self.best_path)
-
-    def state_dict(self) -> dict[str, Any]:
-        """The best score so far."""
-        return {"best_score": self.best_score}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore the best score."""
-        self.best_score = state.get("best_score")
 
 
 def find_resume_checkpoint(resume: bool | str, results_root: str | os.PathLike) -> Path | None:

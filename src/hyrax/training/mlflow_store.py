@@ -21,6 +21,8 @@ from hyrax.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 30.0
+# The shared store's folder in ``general.results_dir``.
+STORE_DIR_NAME = "mlflow"
 # The characters MLflow accepts in param and metric names, and its limit on their length.
 _MLFLOW_NAME = re.compile(r"^[\w\-. :/]{1,250}$")
 
@@ -113,7 +115,7 @@ class MlflowRun:
             )
         return experiment.experiment_id
 
-    def log_params(self, params: dict[str, str]) -> None:
+    def log_params(self, params: Mapping[str, str]) -> None:
         """Log ``params`` in batches of MLflow's maximum size."""
         from mlflow.entities import Param
 
@@ -147,32 +149,31 @@ class MlflowRun:
 
 
 def record_run(
-    config: Mapping,
+    store_dir: Path,
+    experiment_name: str,
     results_dir: Path,
     metrics: Mapping[str, float],
+    *,
+    params: Mapping[str, str] | None = None,
     artifacts: list[Path] | tuple[Path, ...] = (),
     tags: Mapping[str, str] | None = None,
-) -> str | None:
-    """Record a finished run other than training (e.g. ``hyrax test``) in the shared MLflow store.
+) -> str:
+    """Record a finished run other than training (e.g. ``hyrax test``) in the MLflow store in ``store_dir``.
 
-    The run is named after ``results_dir``, in experiment ``train.experiment_name``, and holds the
-    configuration as params, ``metrics`` at step 0, and ``artifacts``. Nothing is recorded when
-    ``train.mlflow`` is false.
+    The run is named after ``results_dir``, in experiment ``experiment_name``, and holds ``params``
+    (e.g. the configuration through :func:`config_params`), ``metrics`` at step 0, and ``artifacts``.
 
     Returns
     -------
-    str or None
-        The MLflow run id, or None when MLflow is off.
+    str
+        The MLflow run id.
     """
-    if not config["train"]["mlflow"]:
-        return None
     results_dir = Path(results_dir)
-    store_dir = Path(config["general"]["results_dir"]) / "mlflow"
     run_tags = {"hyrax.results_dir": str(results_dir.resolve()), **dict(tags or {})}
-    run = MlflowRun(store_dir, config["train"]["experiment_name"], results_dir.name, run_tags)
+    run = MlflowRun(Path(store_dir), experiment_name, results_dir.name, run_tags)
     status = "FAILED"
     try:
-        run.log_params(config_params(config))
+        run.log_params(params or {})
         run.log_metrics(scalars(metrics), step=0)
         status = "FINISHED"
     finally:

@@ -1,7 +1,8 @@
 """One training run in one process: data, model, engines, checkpoints, resume and the final weights.
 
 :func:`train_process` is what the train verb runs in each process (see
-:mod:`hyrax.training.distributed`). Process 0 (rank 0) alone logs, shows progress and writes files.
+:mod:`hyrax.training.distributed`); it reads the configuration and passes values to the steps below.
+Process 0 (rank 0) alone logs, shows progress and writes files.
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ import torch
 from ignite.engine import Engine, Events
 
 from hyrax.datasets.loading import build_dataset, make_data_loader
-from hyrax.datasets.splits import SplitsNotFoundError, load_splits, save_splits, splits_from_config
+from hyrax.datasets.splits import SplitsNotFoundError, load_splits, make_splits, save_splits
 from hyrax.errors import ConfigError
 from hyrax.models.base import HyraxModel
 from hyrax.models.factory import build_model, model_class
 from hyrax.training import distributed
-from hyrax.training.checkpoint import Checkpointer, load_checkpoint
+from hyrax.training.checkpoint import attach_checkpoints, load_checkpoint
 from hyrax.training.engines import EpochMeans, create_evaluator, create_trainer
 from hyrax.training.interrupt import StopOnInterrupt
+from hyrax.training.mlflow_store import STORE_DIR_NAME, config_params
 from hyrax.training.reporting import attach_epoch_log, attach_progress_bar
 from hyrax.training.sampler import attach_sampler
 from hyrax.training.seeding import RNGState
@@ -55,7 +57,8 @@ class TrainingJob:
     resume_from: Path | None = None
 
 
-def _splits(config: Mapping, n_objects: int, resume_from: Path | None) -> dict[str, np.ndarray]:
+def _splits(n_objects: int, sizes: tuple, seed: int, resume_from: Path | None) -> dict[str, np.ndarray]:
+    """The resumed run's splits if they fit the dataset, else new ones of (train, validate, test) sizes."""
     if resume_from is not None:
         try:
             splits = load_splits(resume_from.parent)
@@ -63,11 +66,11 @@ def _splits(config: Mapping, n_objects: int, resume_from: Path | None) -> dict[s
             splits = None
         if splits is not None and all(len(s) == 0 or int(np.max(s)) < n_objects for s in splits.values()):
             return splits
-    splits = splits_from_config(config, n_objects)
+    splits = make_splits(n_objects, *sizes, seed)
     if len(splits["train"]) == 0:
         raise ConfigError(
             f"The train split is empty (the dataset has {n_objects} objects, data_set.train_size = "
-            f"{config['data_set']['train_size']!r}). Give the train split some objects.",
+            f"{sizes[0]!r}). Give the train split some objects.",
             key="data_set.train_size",
         )
     return splits
@@ -91,51 +94,39 @@ def _check_resumable(trainer: Engine, checkpoint: Path, epoch_length: int, epoch
 
 
 @dataclass
-class _Data:
-    dataset: Any
-    splits: dict[str, np.ndarray]
-    train_loader: Any
+class _Loaders:
+    train: Any
     sampler: Any
-    val_loader: Any
+    validate: Any
     collate_fn: Any
 
 
-def _prepare_data(config: Mapping, resume_from: Path | None, results_dir: Path | None) -> _Data:
-    seed = int(config["general"]["seed"])
-    dataset = build_dataset(config)
-    # Before anything is written or built, so a model that cannot learn from this data (a classifier
-    # with too few classes, or without labels) stops at once instead of in the first epoch.
-    model_class(config).check_data(config, dataset)
-    splits = _splits(config, len(dataset), resume_from)
-    if results_dir is not None:
-        save_splits(results_dir, splits)
-    loader_config = config["data_loader"]
+def _loaders(dataset: Any, splits: dict[str, np.ndarray], loader_config: Mapping, seed: int) -> _Loaders:
+    """The train loader (shared among processes), its sampler, and the validation loader or None."""
     plain = make_data_loader(dataset, splits["train"], loader_config, shuffle=False, seed=seed)
-    train_loader, sampler = distributed.distribute_loader(plain, shuffle=loader_config["shuffle"], seed=seed)
-    val_loader = None
+    train, sampler = distributed.distribute_loader(plain, shuffle=loader_config["shuffle"], seed=seed)
+    validate = None
     if len(splits["validate"]):
-        val_loader = make_data_loader(dataset, splits["validate"], loader_config, shuffle=False, seed=seed)
+        validate = make_data_loader(dataset, splits["validate"], loader_config, shuffle=False, seed=seed)
         if idist.get_world_size() > 1:
-            val_loader, _ = distributed.distribute_loader(val_loader, shuffle=False, seed=seed)
-    return _Data(dataset, splits, train_loader, sampler, val_loader, plain.collate_fn)
+            validate, _ = distributed.distribute_loader(validate, shuffle=False, seed=seed)
+    return _Loaders(train, sampler, validate, plain.collate_fn)
 
 
-def _prepare_model(config: Mapping, data: _Data, device: torch.device) -> HyraxModel:
-    train, world_size = config["train"], idist.get_world_size()
-    model = build_model(config, data.dataset, indices=data.splits["train"], collate_fn=data.collate_fn)
+def _prepare_model(model: HyraxModel, device: torch.device, *, amp: bool, gradient_clip: float | None):
+    """Move ``model`` to ``device``, give every process rank 0's weights, and configure its training."""
+    world_size = idist.get_world_size()
     model.to(device)
     if world_size > 1:
         distributed.broadcast_parameters(model)
-    amp = bool(train["amp"]) and device.type == "cuda"
-    if train["amp"] and not amp and idist.get_rank() == 0:
+    use_amp = amp and device.type == "cuda"
+    if amp and not use_amp and idist.get_rank() == 0:
         logger.warning("train.amp is true, but mixed precision is only used on CUDA; training on %s.", device)
-    clip = train["gradient_clip"]
     model.configure_training(
-        gradient_clip=None if clip is False else float(clip),
-        grad_scaler=torch.amp.GradScaler("cuda") if amp else None,
+        gradient_clip=gradient_clip,
+        grad_scaler=torch.amp.GradScaler("cuda") if use_amp else None,
         average_gradients=distributed.average_gradients if world_size > 1 else None,
     )
-    return model
 
 
 def train_process(local_rank: int, job: TrainingJob) -> HyraxModel:
@@ -163,10 +154,22 @@ def train_process(local_rank: int, job: TrainingJob) -> HyraxModel:
 
 def _train(job: TrainingJob, device: torch.device) -> HyraxModel:
     config, resume_from = job.config, job.resume_from
-    train, rank, world_size = config["train"], idist.get_rank(), idist.get_world_size()
-    results_dir = job.results_dir if rank == 0 else None
-    data = _prepare_data(config, resume_from, results_dir)
-    model = _prepare_model(config, data, device)
+    general, data_set, train = config["general"], config["data_set"], config["train"]
+    seed, epochs, world_size = int(general["seed"]), train["epochs"], idist.get_world_size()
+    results_dir = job.results_dir if idist.get_rank() == 0 else None
+
+    dataset = build_dataset(config)
+    # Before anything is written or built, so a model that cannot learn from this data (a classifier
+    # with too few classes, or without labels) stops at once instead of in the first epoch.
+    model_class(config).check_data(config, dataset)
+    sizes = (data_set["train_size"], data_set["validate_size"], data_set["test_size"])
+    splits = _splits(len(dataset), sizes, seed, resume_from)
+    if results_dir is not None:
+        save_splits(results_dir, splits)
+    loaders = _loaders(dataset, splits, config["data_loader"], seed)
+    model = build_model(config, dataset, indices=splits["train"], collate_fn=loaders.collate_fn)
+    clip = None if train["gradient_clip"] is False else float(train["gradient_clip"])
+    _prepare_model(model, device, amp=bool(train["amp"]), gradient_clip=clip)
 
     amp = model.grad_scaler is not None
     non_blocking = bool(config["data_loader"]["pin_memory"])
@@ -174,15 +177,15 @@ def _train(job: TrainingJob, device: torch.device) -> HyraxModel:
     if results_dir is not None and train["progress_bar"]:
         # First, so the bar is closed at the end of an epoch before anything else prints.
         attach_progress_bar(trainer)
-    attach_sampler(trainer, data.sampler, data.train_loader.batch_size)
+    attach_sampler(trainer, loaders.sampler, loaders.train.batch_size)
     EpochMeans().attach(trainer)
     if world_size > 1 and any(True for _ in model.buffers()):
         # Batch norm statistics differ between processes; rank 0's are the ones validated and saved.
         trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda _: distributed.broadcast_buffers(model))
     evaluator = None
-    if data.val_loader is not None:
+    if loaders.validate is not None:
         evaluator = create_evaluator(model, device=device, amp=amp, non_blocking=non_blocking)
-        trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda _: evaluator.run(data.val_loader))
+        trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda _: evaluator.run(loaders.validate))
     scored = evaluator if evaluator is not None else trainer
 
     def score() -> float | None:
@@ -199,38 +202,48 @@ def _train(job: TrainingJob, device: torch.device) -> HyraxModel:
         "trainer": trainer,
         "rng": RNGState(),
     }
-    checkpointer = None
+    latest = None
     if results_dir is not None:
-        checkpointer = Checkpointer(results_dir, objects, score)
-        objects["checkpointer"] = checkpointer
-        trainer.add_event_handler(Events.EPOCH_COMPLETED, checkpointer)
-        attach_epoch_log(trainer, evaluator, train["epochs"])
+        latest = attach_checkpoints(trainer, results_dir, objects, score)
+        objects = latest.to_save
+        attach_epoch_log(trainer, evaluator, epochs)
 
     if resume_from is not None:
         load_checkpoint(resume_from, objects)
-        _check_resumable(trainer, resume_from, len(data.train_loader), train["epochs"])
-        if rank == 0:
+        _check_resumable(trainer, resume_from, len(loaders.train), epochs)
+        if idist.get_rank() == 0:
             state = trainer.state
             logger.info(
                 "Resuming from %s: epoch %d, iteration %d done.", resume_from, state.epoch, state.iteration
             )
 
+    mlflow = results_dir is not None and train["mlflow"]
     tracking = attach_tracking(
-        trainer, evaluator, results_dir=results_dir, config=config, model=model, optimizer=model.optimizer
+        trainer,
+        evaluator,
+        results_dir=results_dir,
+        mlflow_dir=Path(general["results_dir"]) / STORE_DIR_NAME if mlflow else None,
+        experiment_name=train["experiment_name"],
+        params=config_params(config) if mlflow else None,
+        tensorboard=train["tensorboard"],
+        log_every_n_steps=train["log_every_n_steps"],
+        model=model,
+        optimizer=model.optimizer,
     )
     # Every process would stop at a different batch and deadlock in the next all-reduce, so Ctrl-C
     # only stops cleanly in single-process runs.
     with tracking, StopOnInterrupt(trainer, enabled=world_size == 1) as stop:
-        trainer.run(data.train_loader, max_epochs=train["epochs"])
+        trainer.run(loaders.train, max_epochs=epochs)
         # A Ctrl-C during the last epoch's last batch lets the run finish.
-        if stop.requested and trainer.state.iteration < train["epochs"] * trainer.state.epoch_length:
-            where = checkpointer.save_latest(trainer) if checkpointer is not None else None
+        if stop.requested and trainer.state.iteration < epochs * trainer.state.epoch_length:
+            if latest is not None:
+                latest(trainer)
             logger.warning(
                 "Training stopped in epoch %d after iteration %d; checkpoint written to %s. "
                 "Resume with `%s`.",
                 trainer.state.epoch,
                 trainer.state.iteration,
-                where,
+                latest.last_checkpoint if latest is not None else None,
                 RESUME_HINT,
             )
             raise KeyboardInterrupt(f"Training interrupted; resume with `{RESUME_HINT}`.")

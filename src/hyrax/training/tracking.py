@@ -2,13 +2,14 @@
 
 :func:`attach_tracking` attaches ignite handlers that record, on rank 0:
 
-- in the MLflow SQLite store ``<general.results_dir>/mlflow/mlflow.db``, shared by all runs so that
-  ``mlflow ui`` shows them together: a run named after the results directory, with the flattened
-  configuration as params (no secrets), per-epoch metrics ``train_loss``, ``val_loss``, ``lr``,
-  ``epoch_time_s``, ``samples_per_s`` (and ``train_<name>``/``val_<name>`` for the engines' other
-  metrics), and the artifacts ``runtime_config.toml`` and ``loss_curve.png``;
+- in an MLflow SQLite store (the train verb's is ``<general.results_dir>/mlflow/mlflow.db``, shared by
+  all runs so that ``mlflow ui`` shows them together): a run named after the results directory, with
+  the params given (the verb's: the flattened configuration, no secrets), per-epoch metrics
+  ``train_loss``, ``val_loss``, ``lr``, ``epoch_time_s``, ``samples_per_s`` (and
+  ``train_<name>``/``val_<name>`` for the engines' other metrics), and the artifacts
+  ``runtime_config.toml`` and ``loss_curve.png``;
 - in ``<run results directory>/tensorboard/``: ``iteration/<output key>`` and ``iteration/lr`` every
-  ``train.log_every_n_steps`` iterations, and ``epoch/<metric>``;
+  ``log_every_n_steps`` iterations, and ``epoch/<metric>``;
 - ``<run results directory>/loss_curve.png``: train and validation loss per epoch, drawn at close.
 
 Records reach the disk at most every 30 s (TensorBoard rereads its folder only that often anyway)
@@ -27,9 +28,8 @@ import torch
 from ignite.engine import Engine, Events
 
 from hyrax.config import RUNTIME_CONFIG_NAME
-from hyrax.errors import ConfigError
 from hyrax.training.loss_curve import plot_loss_curve
-from hyrax.training.mlflow_store import MlflowRun, config_params, record_run, scalars
+from hyrax.training.mlflow_store import MlflowRun, record_run, scalars
 
 logger = logging.getLogger(__name__)
 
@@ -52,35 +52,19 @@ def _batch_size(batch: Any) -> int:
         return 1
 
 
-class _Mean:
-    """Running mean that keeps tensors on their device, so that adding a loss forces no sync."""
-
-    def __init__(self) -> None:
-        self.total: Any = 0.0
-        self.count = 0
-
-    def add(self, value: Any) -> None:
-        self.total += value.detach() if isinstance(value, torch.Tensor) else value
-        self.count += 1
-
-    def value(self) -> float | None:
-        return float(self.total) / self.count if self.count else None
-
-
 class _EpochRecorder:
     """Summarises each trainer epoch, and the evaluation run at its end, as a dict of floats.
 
-    Training runs the Python of ``iteration_completed`` with cold caches between the model's kernels,
-    where each line costs several times what a micro-benchmark shows; so it does the least it can, and
-    calls ``log_step`` (TensorBoard) itself rather than through a second, filtered ignite handler.
+    The losses are the engines' ``state.metrics["loss"]``, which :class:`~hyrax.training.engines.EpochMeans`
+    computes. Training runs the Python of ``iteration_completed`` with cold caches between the model's
+    kernels, where each line costs several times what a micro-benchmark shows; so it does the least it
+    can, and calls ``log_step`` (TensorBoard) itself rather than through a second, filtered ignite handler.
     """
 
     def __init__(self, evaluator: Engine | None, optimizer: Any, every: int) -> None:
         self.evaluator, self.optimizer, self.every = evaluator, optimizer, every
         self.log_step: Any = None
         self.history: list[dict[str, float]] = []
-        self._val = _Mean()
-        self._loss: Any = 0.0
         self._count = self._first_size = 0
         self._last_batch: Any = None
         self._lr: float | None = None
@@ -88,22 +72,13 @@ class _EpochRecorder:
 
     def epoch_started(self, engine: Engine) -> None:
         # An evaluation before this epoch (a sanity check before training, say) is not this epoch's.
-        self._loss, self._count, self._evaluated = 0.0, 0, False
+        self._count, self._evaluated = 0, False
         if self.optimizer is not None:
             # The rate the epoch's steps start with: a scheduler stepped at the last epoch's end is applied.
             self._lr = float(self.optimizer.param_groups[0]["lr"])
 
     def iteration_completed(self, engine: Engine) -> None:
         state = engine.state
-        try:
-            loss = state.output["loss"]
-        except (KeyError, TypeError, IndexError):
-            raise TypeError(
-                "Tracking expects the trainer's step to return a dict of floats with a 'loss' entry; got "
-                f"{type(state.output).__name__} {state.output!r:.80}."
-            ) from None
-        # Detached, so that a tensor loss neither keeps its graph alive nor forces a device sync.
-        self._loss += loss.detach() if isinstance(loss, torch.Tensor) else loss
         if not self._count:
             self._first_size = _batch_size(state.batch)
         self._count += 1
@@ -111,19 +86,18 @@ class _EpochRecorder:
         if self.log_step is not None and state.iteration % self.every == 0:
             self.log_step(engine)
 
-    def evaluation_started(self, engine: Engine) -> None:
-        self._val = _Mean()
-
-    def evaluation_iteration_completed(self, engine: Engine) -> None:
-        output = engine.state.output
-        if isinstance(output, Mapping) and "loss" in output:
-            self._val.add(output["loss"])
-
     def evaluation_completed(self, engine: Engine) -> None:
         self._evaluated = True
 
     def summarise(self, engine: Engine) -> dict[str, float]:
         """Metrics of the epoch just completed; appended to :attr:`history` with its ``epoch``."""
+        metrics = {f"train_{name}": value for name, value in scalars(engine.state.metrics).items()}
+        if "train_loss" not in metrics:
+            raise TypeError(
+                "Tracking records the train loss of an epoch from trainer.state.metrics['loss']: attach "
+                "hyrax.training.engines.EpochMeans (or an ignite metric named 'loss') to the trainer before "
+                "tracking, with a step returning a dict of floats with a 'loss' entry."
+            )
         # Ignite stores the epoch's time before EPOCH_COMPLETED handlers run, so evaluation is excluded.
         seconds = max(engine.state.times[Events.EPOCH_COMPLETED.name] or 0.0, 1e-9)
         # Every batch but the last has the first one's size, as with a DataLoader; a distributed sampler
@@ -133,20 +107,18 @@ class _EpochRecorder:
             samples = (self._count - 1) * self._first_size + _batch_size(self._last_batch)
             self._last_batch = None
         samples *= idist.get_world_size()
-        metrics = {f"train_{name}": value for name, value in scalars(engine.state.metrics).items()}
-        metrics.setdefault("train_loss", float(self._loss) / self._count if self._count else None)
-        metrics.update(lr=self._lr, epoch_time_s=seconds, samples_per_s=samples / seconds)
+        if self._lr is not None:
+            metrics["lr"] = self._lr
+        metrics.update(epoch_time_s=seconds, samples_per_s=samples / seconds)
         if self._evaluated and self.evaluator is not None:
             self._evaluated = False
             metrics.update({f"val_{name}": v for name, v in scalars(self.evaluator.state.metrics).items()})
-            metrics.setdefault("val_loss", self._val.value())
-            if metrics["val_loss"] is None and not self._warned:
+            if "val_loss" not in metrics and not self._warned:
                 self._warned = True
                 logger.warning(
-                    "The evaluator ran but gave no validation loss: it needs state.metrics['loss'] or "
-                    "iteration outputs that are dicts with a 'loss' entry."
+                    "The evaluator ran but gave no validation loss: it needs state.metrics['loss'], as "
+                    "EpochMeans gives it from iteration outputs that are dicts with a 'loss' entry."
                 )
-        metrics = {name: value for name, value in metrics.items() if value is not None}
         self.history.append({"epoch": float(engine.state.epoch), **metrics})
         return metrics
 
@@ -225,7 +197,11 @@ def attach_tracking(
     evaluator: Engine | None,
     *,
     results_dir: Path,
-    config: Mapping,
+    mlflow_dir: Path | None = None,
+    experiment_name: str = "hyrax",
+    params: Mapping[str, str] | None = None,
+    tensorboard: bool = False,
+    log_every_n_steps: int = 10,
     model: torch.nn.Module | None = None,
     optimizer: Any = None,
 ) -> Tracking:
@@ -234,18 +210,19 @@ def attach_tracking(
     Contract with the caller:
 
     - Call it on every rank: only rank 0 records; the others get a :class:`Tracking` that does nothing.
-    - After each iteration ``trainer.state.output`` is a dict of floats (or 0-d tensors) with at least
-      ``"loss"``. An epoch's train loss is ``trainer.state.metrics["loss"]`` if a handler attached
-      before this call sets it at ``EPOCH_COMPLETED``, else the mean of the iterations' losses. Samples
-      per second takes a batch's size to be the length of its first tensor, and every batch of an
-      epoch but the last to be as large as the first, as a ``DataLoader`` gives them.
+    - An epoch's train loss is ``trainer.state.metrics["loss"]``, and its validation loss
+      ``evaluator.state.metrics["loss"]``, set at ``EPOCH_COMPLETED`` by handlers attached before this
+      call, e.g. :class:`~hyrax.training.engines.EpochMeans` (the engine of
+      :func:`~hyrax.training.engines.create_evaluator` has one). After each iteration
+      ``trainer.state.output`` is a dict of floats (or 0-d tensors). Samples per second takes a batch's
+      size to be the length of its first tensor, and every batch of an epoch but the last to be as
+      large as the first, as a ``DataLoader`` gives them.
     - The evaluator is run by a trainer ``EPOCH_COMPLETED`` handler attached before this call (ignite
-      fires handlers in the order they were attached). The validation loss is
-      ``evaluator.state.metrics["loss"]`` if set, else the mean of the ``"loss"`` entries of its
-      iteration outputs; it is logged only for epochs in which the evaluator ran.
-    - ``results_dir`` already holds ``runtime_config.toml``. Close the result when training ends, best
-      as ``with attach_tracking(...): trainer.run(loader, max_epochs=n)``, which marks a run that
-      raised FAILED (KILLED for Ctrl-C) in MLflow.
+      fires handlers in the order they were attached); the validation metrics are logged only for
+      epochs in which it ran.
+    - ``results_dir`` holds ``runtime_config.toml``, if there is one to log. Close the result when
+      training ends, best as ``with attach_tracking(...): trainer.run(loader, max_epochs=n)``, which
+      marks a run that raised FAILED (KILLED for Ctrl-C) in MLflow.
 
     Parameters
     ----------
@@ -253,9 +230,17 @@ def attach_tracking(
         The training engine, and the validation engine or None.
     results_dir : Path
         This run's results directory; its name becomes the MLflow run name.
-    config : Mapping
-        The whole Hyrax configuration; reads ``general.results_dir`` and ``train.experiment_name``,
-        ``train.mlflow``, ``train.tensorboard`` and ``train.log_every_n_steps``.
+    mlflow_dir : Path, optional
+        The folder of the MLflow store (``mlflow.db`` and the artifacts); None records nothing in MLflow.
+    experiment_name : str
+        The MLflow experiment of the run.
+    params : mapping of str to str, optional
+        The MLflow params of the run, e.g. :func:`~hyrax.training.mlflow_store.config_params` of the
+        configuration.
+    tensorboard : bool
+        Write TensorBoard event files in ``results_dir / "tensorboard"``.
+    log_every_n_steps : int
+        Iterations between the TensorBoard records of the step outputs and the learning rate.
     model : torch.nn.Module, optional
         Its class and parameter count become MLflow tags.
     optimizer : torch.optim.Optimizer, optional
@@ -268,37 +253,27 @@ def attach_tracking(
     """
     if idist.get_rank() != 0:
         return Tracking()
-    train = config["train"]
-    every = train["log_every_n_steps"]
-    if not isinstance(every, int) or every < 1:
-        raise ConfigError(
-            f"The 'train.log_every_n_steps' key must be an integer >= 1. Got {every!r} instead.",
-            key="train.log_every_n_steps",
-        )
+    if isinstance(log_every_n_steps, bool) or not isinstance(log_every_n_steps, int) or log_every_n_steps < 1:
+        raise ValueError(f"log_every_n_steps should be an integer >= 1, but given {log_every_n_steps!r}.")
     results_dir = Path(results_dir)
-    recorder = _EpochRecorder(evaluator, optimizer, every)
+    recorder = _EpochRecorder(evaluator, optimizer, log_every_n_steps)
     tracking = Tracking(results_dir, recorder)
     try:
-        if train["mlflow"]:
+        if mlflow_dir is not None:
             tags = {"hyrax.results_dir": str(results_dir.resolve())}
             if model is not None:
                 tags["hyrax.model_class"] = f"{type(model).__module__}.{type(model).__qualname__}"
                 tags["hyrax.num_parameters"] = str(sum(p.numel() for p in model.parameters()))
-            store_dir = Path(config["general"]["results_dir"]) / "mlflow"
-            tracking._mlflow = MlflowRun(store_dir, train["experiment_name"], results_dir.name, tags)
-            tracking._mlflow.log_params(config_params(config))
+            tracking._mlflow = MlflowRun(Path(mlflow_dir), experiment_name, results_dir.name, tags)
+            tracking._mlflow.log_params(params or {})
         handlers = [
             (trainer, Events.EPOCH_STARTED, recorder.epoch_started),
             (trainer, Events.ITERATION_COMPLETED, recorder.iteration_completed),
             (trainer, Events.EPOCH_COMPLETED, tracking._log_epoch),
         ]
         if evaluator is not None:
-            handlers += [
-                (evaluator, Events.EPOCH_STARTED, recorder.evaluation_started),
-                (evaluator, Events.ITERATION_COMPLETED, recorder.evaluation_iteration_completed),
-                (evaluator, Events.COMPLETED, recorder.evaluation_completed),
-            ]
-        if train["tensorboard"]:
+            handlers.append((evaluator, Events.COMPLETED, recorder.evaluation_completed))
+        if tensorboard:
             from tensorboardX import SummaryWriter
 
             tracking._tensorboard = SummaryWriter(str(results_dir / "tensorboard"), flush_secs=30)

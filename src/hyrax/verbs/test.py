@@ -41,6 +41,7 @@ class Test(Verb):
             The metrics, e.g. ``{"loss": 0.41, "accuracy": 0.87}``.
         """
         import json
+        from pathlib import Path
 
         import numpy as np
 
@@ -49,12 +50,12 @@ class Test(Verb):
         from hyrax.inference.evaluation import evaluate, plot_confusion_matrix
         from hyrax.inference.trained_model import find_trained_weights, load_trained_model, split_indices
         from hyrax.models.factory import model_class
+        from hyrax.training import mlflow_store
         from hyrax.training.device import select_device
-        from hyrax.training.mlflow_store import import_in_background, record_run
 
         config = self.config
         if config["train"]["mlflow"]:
-            import_in_background()
+            mlflow_store.import_in_background()
         key = "test.model_weights_file"
         trained = find_trained_weights(
             config["test"]["model_weights_file"],
@@ -104,13 +105,16 @@ class Test(Verb):
                 )
                 report["confusion_matrix"] = evaluation.confusion.tolist()
             (results_dir / METRICS_NAME).write_text(json.dumps(report, indent=2), encoding="utf-8")
-            record_run(
-                config,
-                results_dir,
-                {f"test_{name}": value for name, value in metrics.items()},
-                artifacts,
-                tags={"hyrax.verb": "test", "hyrax.weights": str(trained.weights)},
-            )
+            if config["train"]["mlflow"]:
+                mlflow_store.record_run(
+                    Path(config["general"]["results_dir"]) / mlflow_store.STORE_DIR_NAME,
+                    config["train"]["experiment_name"],
+                    results_dir,
+                    {f"test_{name}": value for name, value in metrics.items()},
+                    params=mlflow_store.config_params(config),
+                    artifacts=artifacts,
+                    tags={"hyrax.verb": "test", "hyrax.weights": str(trained.weights)},
+                )
             logger.info(
                 "Tested %d objects in %.1f s: %s",
                 evaluation.n_objects,

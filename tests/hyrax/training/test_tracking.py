@@ -16,6 +16,8 @@ from hyrax.config import ConfigManager
 from hyrax.errors import ConfigError
 from hyrax.results import create_results_dir
 from hyrax.training import tracking as tracking_module
+from hyrax.training.engines import EpochMeans
+from hyrax.training.mlflow_store import config_params
 from hyrax.training.tracking import LOSS_CURVE_NAME, attach_tracking, record_run
 
 EPOCHS = 3
@@ -62,13 +64,27 @@ def make_run(results_root: Path, *, mlflow: bool = True, tensorboard: bool = Tru
             return {"loss": torch.nn.functional.mse_loss(model(x), y).item()}
 
     trainer, evaluator = Engine(train_step), Engine(eval_step)
-    if metric:
-        # Shifted, so that a test can tell the metrics from the means of the iteration outputs.
-        for engine in (trainer, evaluator):
+    for engine in (trainer, evaluator):
+        if metric:
+            # Shifted, so that a test can tell the metrics from the means of the iteration outputs.
             Average(output_transform=lambda output: output["loss"] + 100).attach(engine, "loss")
             Average(output_transform=lambda output: output["loss"] + 200).attach(engine, "shifted")
+        else:
+            EpochMeans().attach(engine)
     trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda: evaluator.run(loader))
     return trainer, evaluator, loader, manager.config, results_dir, model, optimizer
+
+
+def options(config) -> dict:
+    """The keyword arguments of attach_tracking that the train verb takes from ``config``."""
+    train = config["train"]
+    return {
+        "mlflow_dir": Path(config["general"]["results_dir"]) / "mlflow" if train["mlflow"] else None,
+        "experiment_name": train["experiment_name"],
+        "params": config_params(config) if train["mlflow"] else None,
+        "tensorboard": train["tensorboard"],
+        "log_every_n_steps": train["log_every_n_steps"],
+    }
 
 
 def read_scalars(directory: Path) -> dict[str, list[tuple[int, float]]]:
@@ -100,7 +116,7 @@ def finished_run(tmp_path_factory):
         tmp_path_factory.mktemp("results")
     )
     with attach_tracking(
-        trainer, evaluator, results_dir=results_dir, config=config, model=model, optimizer=optimizer
+        trainer, evaluator, results_dir=results_dir, model=model, optimizer=optimizer, **options(config)
     ) as tracking:
         trainer.run(loader, max_epochs=EPOCHS)
     return tracking, config, results_dir
@@ -181,12 +197,9 @@ def test_deleted_experiment_is_reported(finished_run, mlflow_run):
     client, _ = mlflow_run
     _, config, results_dir = finished_run
     client.delete_experiment(client.create_experiment("deleted-one"))
-    config["train"]["experiment_name"] = "deleted-one"
-    try:
-        with pytest.raises(ConfigError, match="was deleted"):
-            attach_tracking(Engine(lambda engine, batch: None), None, results_dir=results_dir, config=config)
-    finally:
-        config["train"]["experiment_name"] = "tracking-test"
+    deleted = {**options(config), "experiment_name": "deleted-one"}
+    with pytest.raises(ConfigError, match="was deleted"):
+        attach_tracking(Engine(lambda engine, batch: None), None, results_dir=results_dir, **deleted)
 
 
 def test_tensorboard_scalars(finished_run):
@@ -218,26 +231,33 @@ def test_close_is_idempotent_and_detaches(finished_run, mlflow_run):
 def test_record_run_records_a_finished_run(finished_run, mlflow_run):
     client, _ = mlflow_run
     _, config, _ = finished_run
-    config = config.copy()
-    config["train"]["experiment_name"] = "record-run-test"
     results_dir = create_results_dir(config["general"]["results_dir"], "test")
     (results_dir / "metrics.json").write_text("{}")
     artifacts = [results_dir / "metrics.json"]
-    run_id = record_run(config, results_dir, {"test_loss": 0.25}, artifacts, tags={"a": "b"})
+    store = options(config)["mlflow_dir"]
+    params = config_params(config)
+    run_id = record_run(
+        store,
+        "record-run-test",
+        results_dir,
+        {"test_loss": 0.25},
+        params=params,
+        artifacts=artifacts,
+        tags={"a": "b"},
+    )
     run = client.get_run(run_id)
+    assert client.get_experiment(run.info.experiment_id).name == "record-run-test"
     assert run.info.run_name == results_dir.name and run.info.status == "FINISHED"
     assert run.data.metrics == {"test_loss": 0.25} and run.data.tags["a"] == "b"
-    assert "download.password" not in run.data.params
+    assert run.data.params == params and "download.password" not in run.data.params
     assert [artifact.path for artifact in client.list_artifacts(run_id)] == ["metrics.json"]
-    config["train"]["mlflow"] = False
-    assert record_run(config, results_dir, {"test_loss": 0.25}) is None
 
 
 def test_evaluator_metrics_are_preferred_and_handlers_are_removed_at_close(tmp_path):
     trainer, evaluator, loader, config, results_dir, *_ = make_run(
         tmp_path, mlflow=False, tensorboard=False, metric=True
     )
-    tracking = attach_tracking(trainer, evaluator, results_dir=results_dir, config=config)
+    tracking = attach_tracking(trainer, evaluator, results_dir=results_dir, **options(config))
     trainer.run(loader, max_epochs=2)
     tracking.close()
     for name in ("train_loss", "val_loss", "train_shifted", "val_shifted"):
@@ -252,7 +272,7 @@ def test_other_ranks_get_a_no_op(tmp_path, monkeypatch):
     trainer, evaluator, loader, config, results_dir, model, optimizer = make_run(tmp_path)
     monkeypatch.setattr(tracking_module.idist, "get_rank", lambda: 1)
     with attach_tracking(
-        trainer, evaluator, results_dir=results_dir, config=config, model=model, optimizer=optimizer
+        trainer, evaluator, results_dir=results_dir, model=model, optimizer=optimizer, **options(config)
     ) as tracking:
         trainer.run(loader, max_epochs=1)
     assert tracking.history == []
@@ -264,7 +284,7 @@ def test_step_output_without_loss_is_reported(tmp_path):
     trainer, evaluator, loader, config, results_dir, *_ = make_run(tmp_path, mlflow=False, tensorboard=False)
     broken = Engine(lambda engine, batch: 0.5)
     with (
-        attach_tracking(broken, None, results_dir=results_dir, config=config),
+        attach_tracking(broken, None, results_dir=results_dir, **options(config)),
         pytest.raises(TypeError, match="'loss' entry"),
     ):
         broken.run(loader, max_epochs=1)
@@ -274,3 +294,5 @@ def test_log_every_n_steps_must_be_positive(tmp_path):
     trainer, evaluator, _, config, results_dir, *_ = make_run(tmp_path, mlflow=False)
     with pytest.raises(ConfigError, match="'train.log_every_n_steps' key must be an integer >= 1"):
         config["train"]["log_every_n_steps"] = 0
+    with pytest.raises(ValueError, match="log_every_n_steps should be an integer >= 1, but given 0"):
+        attach_tracking(trainer, evaluator, results_dir=results_dir, log_every_n_steps=0)

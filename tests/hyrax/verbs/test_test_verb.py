@@ -90,6 +90,7 @@ def test_an_autoencoder_gets_its_loss_only(tmp_path):
     assert set(metrics) == {"loss"} and metrics["loss"] > 0
     (test_dir,) = list_results_dirs(tmp_path / "results", "test")
     assert not (test_dir / CONFUSION_MATRIX_NAME).exists()
+    assert not (tmp_path / "results" / "mlflow").exists()
 
 
 def test_weights_outside_a_train_run_have_no_test_split(classifier, tmp_path):
