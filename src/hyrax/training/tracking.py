@@ -29,7 +29,7 @@ from ignite.engine import Engine, Events
 
 from hyrax.config import RUNTIME_CONFIG_NAME
 from hyrax.training.loss_curve import plot_loss_curve
-from hyrax.training.mlflow_store import MlflowRun, record_run, scalars
+from hyrax.training.mlflow_store import OpeningMlflowRun, record_run, scalars
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class Tracking:
 
     def __init__(self, results_dir: Path | None = None, recorder: _EpochRecorder | None = None) -> None:
         self.results_dir, self._recorder = results_dir, recorder
-        self._mlflow: MlflowRun | None = None
+        self._mlflow: OpeningMlflowRun | None = None
         self._tensorboard: Any = None
         self._handles: list[Any] = []
         self._closed = False
@@ -264,8 +264,9 @@ def attach_tracking(
             if model is not None:
                 tags["hyrax.model_class"] = f"{type(model).__module__}.{type(model).__qualname__}"
                 tags["hyrax.num_parameters"] = str(sum(p.numel() for p in model.parameters()))
-            tracking._mlflow = MlflowRun(Path(mlflow_dir), experiment_name, results_dir.name, tags)
-            tracking._mlflow.log_params(params or {})
+            tracking._mlflow = OpeningMlflowRun(
+                Path(mlflow_dir), experiment_name, results_dir.name, tags, params or {}
+            )
         handlers = [
             (trainer, Events.EPOCH_STARTED, recorder.epoch_started),
             (trainer, Events.ITERATION_COMPLETED, recorder.iteration_completed),
