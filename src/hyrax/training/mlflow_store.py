@@ -54,11 +54,9 @@ def config_params(config: Mapping, prefix: str = "") -> dict[str, str]:
     """The configuration as MLflow params: dotted keys, JSON values, secrets left out.
 
     A key is secret when the default configuration tags it ``[secret]`` or its name looks like one
-    (password, token, ...), and URLs lose their user-info (:mod:`hyrax.config.redact`). Values longer
-    than MLflow allows are cut, ending in ``...``.
+    (password, token, ...), and URLs lose their user-info (:mod:`hyrax.config.redact`). It does not
+    import MLflow; :meth:`MlflowRun.log_params` cuts values longer than MLflow allows.
     """
-    from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
-
     params: dict[str, str] = {}
     for key, value in config.items():
         name = f"{prefix}{key}"
@@ -71,8 +69,7 @@ def config_params(config: Mapping, prefix: str = "") -> dict[str, str]:
         if not _MLFLOW_NAME.match(name):
             logger.warning("Config key %r is not a valid MLflow param name; it is not logged.", name)
             continue
-        text = value if isinstance(value, str) else json.dumps(value, default=str)
-        params[name] = text if len(text) <= MAX_PARAM_VAL_LENGTH else text[: MAX_PARAM_VAL_LENGTH - 3] + "..."
+        params[name] = value if isinstance(value, str) else json.dumps(value, default=str)
     return params
 
 
@@ -116,10 +113,14 @@ class MlflowRun:
         return experiment.experiment_id
 
     def log_params(self, params: Mapping[str, str]) -> None:
-        """Log ``params`` in batches of MLflow's maximum size."""
+        """Log ``params`` in batches of MLflow's maximum size; values longer than it allows end in ``...``."""
         from mlflow.entities import Param
+        from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH as LIMIT
 
-        items = [Param(key, value) for key, value in params.items()]
+        items = [
+            Param(key, text if len(text) <= LIMIT else text[: LIMIT - 3] + "...")
+            for key, text in params.items()
+        ]
         for start in range(0, len(items), 100):  # MLflow's limit per batch
             self.client.log_batch(self.run_id, params=items[start : start + 100])
 

@@ -304,3 +304,18 @@ def test_log_every_n_steps_must_be_positive(tmp_path):
         config["train"]["log_every_n_steps"] = 0
     with pytest.raises(ValueError, match="log_every_n_steps should be an integer >= 1, but given 0"):
         attach_tracking(trainer, evaluator, results_dir=results_dir, log_every_n_steps=0)
+
+
+def test_a_param_longer_than_mlflow_allows_is_cut(tmp_path):
+    from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+
+    from hyrax.training.mlflow_store import MlflowRun
+
+    run = MlflowRun(tmp_path / "mlflow", "long-params", "run", {})
+    run.log_params({"data_set.fields": "x" * (MAX_PARAM_VAL_LENGTH + 10), "short": "y"})
+    run.close("FINISHED", [])
+    params = run.client.get_run(run.run_id).data.params
+    assert params["short"] == "y"
+    assert len(params["data_set.fields"]) == MAX_PARAM_VAL_LENGTH and params["data_set.fields"].endswith(
+        "..."
+    )
