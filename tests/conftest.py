@@ -34,6 +34,17 @@ def work_dir(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="session")
+def notebook_runs(tmp_path_factory):
+    """The example notebooks, each run at most once per test run (see ``tests/notebook_runs.py``)."""
+    from notebook_runs import NotebookRuns
+
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist, each worker's base folder lies in one of the whole run, which every worker sees.
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return NotebookRuns(shared / "notebook_runs", HSC_SAMPLE_DIR)
+
+
+@pytest.fixture(scope="session")
 def chromium(tmp_path_factory):
     """One headless Chromium for the session (per xdist worker), as a ``tests/browser.py`` Browser.
 

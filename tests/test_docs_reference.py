@@ -15,10 +15,12 @@ import tomlkit
 
 from hyrax.config.manager import DEFAULT_CONFIG_PATH
 from hyrax.registry import VERB_REGISTRY
+from notebook_runs import NOTEBOOKS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCS_DIR = REPO_ROOT / "docs"
 EXTENSION = DOCS_DIR / "_ext" / "hyrax_reference.py"
+NOTEBOOK_EXTENSION = DOCS_DIR / "_ext" / "hyrax_notebooks.py"
 _HEADING = re.compile(r"^#{2,} `\[(?P<table>[^\]]+)\]`$")
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")
 
@@ -26,6 +28,14 @@ _CELL_SPLIT = re.compile(r"(?<!\\)\|")
 @pytest.fixture(scope="module")
 def reference():
     spec = importlib.util.spec_from_file_location("hyrax_reference", EXTENSION)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def notebook_pages():
+    spec = importlib.util.spec_from_file_location("hyrax_notebooks", NOTEBOOK_EXTENSION)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -121,14 +131,54 @@ def test_generation_rewrites_only_changed_pages(reference, generated):
     assert page.stat().st_mtime_ns == before
 
 
-def test_docs_build_without_warnings(tmp_path):
-    for module in ("sphinx", "myst_parser", "sphinx_rtd_theme"):
+def test_notebook_copies_are_rewritten_only_when_changed(notebook_pages, tmp_path):
+    source, target = tmp_path / "source", tmp_path / "target"
+    source.mkdir()
+    for name in ("same", "changed", "removed"):
+        (source / f"{name}.ipynb").write_text("{}")
+    notebook_pages.copy_notebooks(source, target)
+    unchanged = (target / "same.ipynb").stat().st_mtime_ns
+    (source / "changed.ipynb").write_text('{"cells": []}')
+    (source / "removed.ipynb").unlink()
+    (source / "added.ipynb").write_text("{}")
+
+    copies = notebook_pages.copy_notebooks(source, target)
+
+    names = ["added.ipynb", "changed.ipynb", "same.ipynb"]
+    assert [path.name for path in copies] == names
+    assert sorted(path.name for path in target.glob("*.ipynb")) == names
+    assert (target / "same.ipynb").stat().st_mtime_ns == unchanged
+    assert (target / "changed.ipynb").read_text() == '{"cells": []}'
+
+
+def test_the_hsc_sample_is_found_above_the_docs_or_by_its_variable(notebook_pages, tmp_path, monkeypatch):
+    sample = tmp_path / "shared" / "data" / "hsc_sample"
+    sample.mkdir(parents=True)
+    (sample / notebook_pages.HSC_SAMPLE_CATALOG).write_text("")
+    docs = tmp_path / "repo" / "docs"
+    docs.mkdir(parents=True)
+    monkeypatch.delenv(notebook_pages.HSC_SAMPLE_ENV, raising=False)
+    assert notebook_pages.find_hsc_sample(docs) == sample.resolve()
+    monkeypatch.setenv(notebook_pages.HSC_SAMPLE_ENV, str(tmp_path / "elsewhere"))
+    assert notebook_pages.find_hsc_sample(docs) is None
+    monkeypatch.setenv(notebook_pages.HSC_SAMPLE_ENV, str(sample))
+    assert notebook_pages.find_hsc_sample(tmp_path / "unrelated") == sample.resolve()
+
+
+def test_docs_build_without_warnings(tmp_path, notebook_runs):
+    for module in ("sphinx", "myst_nb", "sphinx_rtd_theme"):
         pytest.importorskip(module)
+    # The notebooks as the notebook tests ran them, rendered with their outputs rather than run again.
+    executed = notebook_runs.run_all()
     source = tmp_path / "docs"
-    shutil.copytree(DOCS_DIR, source, ignore=shutil.ignore_patterns("_build", "reference"))
+    shutil.copytree(
+        DOCS_DIR, source, ignore=shutil.ignore_patterns("_build", "reference", "notebooks", "jupyter_execute")
+    )
+    no_execution = ["-D", "nb_execution_mode=off", "-D", f"hyrax_notebooks_dir={executed}"]
+    command = [sys.executable, "-m", "sphinx", "-q", "-W", "-b", "html", *no_execution]
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-q", "-W", "-b", "html", str(source), str(tmp_path / "html")],
+        [*command, str(source), str(tmp_path / "html")],
         capture_output=True,
         text=True,
         timeout=300,
@@ -137,3 +187,10 @@ def test_docs_build_without_warnings(tmp_path):
     assert result.returncode == 0, f"sphinx-build failed after {seconds:.1f} s:\n{result.stderr}"
     assert (tmp_path / "html" / "reference" / "configuration.html").is_file()
     assert (tmp_path / "html" / "reference" / "verbs" / "train.html").is_file()
+    index = (tmp_path / "html" / "index.html").read_text(encoding="utf-8")
+    for notebook in NOTEBOOKS:
+        run = notebook_runs.run(notebook)
+        page = (tmp_path / "html" / "notebooks" / f"{notebook.stem}.html").read_text(encoding="utf-8")
+        assert f'href="notebooks/{notebook.stem}.html"' in index
+        if not (run.skipped or run.error):
+            assert 'class="output' in page, f"{notebook.name} is rendered without its outputs"
