@@ -79,8 +79,20 @@ def test_the_previous_checkpoint_stays_while_the_next_is_written(tmp_path, monke
         save(checkpoint, file, **kwargs)
 
     monkeypatch.setattr(torch, "save", save_noting_the_latest_file)
-    run_with_checkpoints(tmp_path, {"model": torch.nn.Linear(1, 1)}, iter([3.0, 2.0, 1.0]), epochs=3)
-    assert present == [False, False, True, True, True, True]  # the best, then the latest, each epoch
+    run_with_checkpoints(tmp_path, {"model": torch.nn.Linear(1, 1)}, iter([3.0, 2.0, 2.5]), epochs=3)
+    # Serialised: the best of epochs 1 and 2 (their latest is a link to it), then epoch 3's latest.
+    assert present == [False, True, True]
+
+
+def test_an_epoch_that_improves_writes_one_file_for_the_best_and_the_latest(tmp_path):
+    run_with_checkpoints(tmp_path, {"model": torch.nn.Linear(1, 1)}, iter([3.0, 2.0]), epochs=2)
+    latest, best = tmp_path / LATEST_CHECKPOINT_NAME, tmp_path / BEST_CHECKPOINT_NAME
+    assert latest.samefile(best)
+    run_with_checkpoints(tmp_path / "worse", {"model": torch.nn.Linear(1, 1)}, iter([2.0, 3.0]), epochs=2)
+    latest, best = tmp_path / "worse" / LATEST_CHECKPOINT_NAME, tmp_path / "worse" / BEST_CHECKPOINT_NAME
+    assert not latest.samefile(best)
+    assert torch.load(latest, weights_only=True)["epoch"] == 2
+    assert torch.load(best, weights_only=True)["epoch"] == 1
 
 
 def test_saving_again_at_the_same_iteration_writes_nothing(tmp_path):
