@@ -134,7 +134,9 @@ def infer_share(local_rank: int, job: InferJob) -> int:
     loading = loader_settings(config["data_loader"], settings["batch_size"])
     share = everything[share_bounds(len(everything), world_size, int(loading["batch_size"]))[rank]]
     seed = int(config["general"]["seed"])
-    loader = make_data_loader(dataset, share, loading, shuffle=False, seed=seed)
+    # One process inferring everything reads the dataset directly, without a Subset's index lookups.
+    whole = indices is None and world_size == 1
+    loader = make_data_loader(dataset, None if whole else share, loading, shuffle=False, seed=seed)
     if settings["onnx_model"]:
         if len(everything):
             model.check_item_shape(tuple(dataset[int(everything[0])]["data"].shape))
