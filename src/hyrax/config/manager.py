@@ -137,6 +137,7 @@ class ConfigManager:
         self.defaults = read_toml(DEFAULT_CONFIG_PATH)
         self.spec: TableSpec = spec_from_document(self.defaults)
         self.plugin_config_files: list[Path] = []
+        self._rendered: tuple[bytes | None, str] | None = None
         user = read_toml(self.config_file).unwrap() if self.config_file else {}
         runtime = dict(runtime_config or {})
 
@@ -213,12 +214,26 @@ class ConfigManager:
         """
         stamp = datetime.datetime.now().isoformat(timespec="seconds")
         preamble = f"# {header} Written {stamp}.\n".replace("# # ", "# ")
-        # A pickle round trip copies the commented defaults in a tenth of the time tomlkit takes to
-        # parse them again, which every verb run would otherwise pay.
-        document = pickle.loads(pickle.dumps(self.defaults))
-        _fill_document(document, self.config)
         path = Path(directory) / RUNTIME_CONFIG_NAME
-        return write_text_atomically(path, preamble + tomlkit.dumps(document))
+        return write_text_atomically(path, preamble + self._runtime_config_text())
+
+    def _runtime_config_text(self) -> str:
+        """The body of ``runtime_config.toml``, rendered again only when the configuration changed.
+
+        tomlkit takes about 10 ms to fill in and render the commented defaults; a notebook runs many
+        verbs on one configuration.
+        """
+        try:
+            state = pickle.dumps((len(self.plugin_config_files), self.config.to_dict()))
+        except (pickle.PicklingError, TypeError, AttributeError):
+            state = None
+        if state is None or self._rendered is None or self._rendered[0] != state:
+            # A pickle round trip copies the commented defaults in a tenth of the time tomlkit takes
+            # to parse them again.
+            document = pickle.loads(pickle.dumps(self.defaults))
+            _fill_document(document, self.config)
+            self._rendered = (state, tomlkit.dumps(document))
+        return self._rendered[1]
 
 
 def _fill_document(target: Any, table: ConfigDict) -> None:

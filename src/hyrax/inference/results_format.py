@@ -27,7 +27,9 @@ A results directory holds
 
 from __future__ import annotations
 
+import functools
 import os
+import pickle
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -113,4 +115,17 @@ def write_dataset_config(
         table[key] = value
     header = "# The configuration of the dataset these results were computed from.\n"
     path = Path(directory) / DATASET_CONFIG_NAME
-    return write_text_atomically(path, header + tomlkit.dumps(tables))
+    try:
+        text = _rendered_toml(pickle.dumps(tables))
+    except (pickle.PicklingError, TypeError, AttributeError):
+        text = tomlkit.dumps(tables)
+    return write_text_atomically(path, header + text)
+
+
+@functools.lru_cache(maxsize=4)
+def _rendered_toml(pickled_tables: bytes) -> str:
+    """``tomlkit.dumps`` of the pickled tables; remembered, as every infer run of a notebook writes
+    the same ones and tomlkit takes milliseconds to render them."""
+    import tomlkit
+
+    return tomlkit.dumps(pickle.loads(pickled_tables))
