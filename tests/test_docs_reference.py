@@ -194,3 +194,16 @@ def test_docs_build_without_warnings(tmp_path, notebook_runs):
         assert f'href="notebooks/{notebook.stem}.html"' in index
         if not (run.skipped or run.error):
             assert 'class="output' in page, f"{notebook.name} is rendered without its outputs"
+
+
+def test_the_data_page_lists_every_built_in_dataset():
+    from hyrax.registry import DATA_SET_REGISTRY
+
+    page = (DOCS_DIR / "data.md").read_text(encoding="utf-8")
+    built_in = [
+        name
+        for name in DATA_SET_REGISTRY.names()
+        if DATA_SET_REGISTRY.get(name).__module__.startswith("hyrax.")
+    ]
+    missing = [name for name in built_in if f"| `{name}` |" not in page]
+    assert built_in and not missing, f"docs/data.md's table of built-in datasets lacks {missing}"
