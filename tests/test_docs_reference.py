@@ -25,20 +25,21 @@ _HEADING = re.compile(r"^#{2,} `\[(?P<table>[^\]]+)\]`$")
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")
 
 
-@pytest.fixture(scope="module")
-def reference():
-    spec = importlib.util.spec_from_file_location("hyrax_reference", EXTENSION)
+def _load_extension(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return _load_extension(EXTENSION)
 
 
 @pytest.fixture(scope="module")
 def notebook_pages():
-    spec = importlib.util.spec_from_file_location("hyrax_notebooks", NOTEBOOK_EXTENSION)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load_extension(NOTEBOOK_EXTENSION)
 
 
 @pytest.fixture(scope="module")

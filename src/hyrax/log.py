@@ -46,14 +46,8 @@ def setup_logging(level: str = "info", destination: str = "stderr") -> logging.H
 
 @contextlib.contextmanager
 def logging_scope(level: str = "info", destination: str = "stderr") -> Iterator[logging.Handler]:
-    """Like :func:`setup_logging` inside the block; after it, the logging set-up is as it was before.
-
-    Parameters
-    ----------
-    level : str
-        "debug", "info", "warning", "error" or "critical".
-    destination : str
-        "stderr", "stdout", or the path of a file to append to.
+    """Like :func:`setup_logging` (same parameters) inside the block; after it, the logging set-up is as
+    it was before.
 
     Yields
     ------
@@ -62,7 +56,12 @@ def logging_scope(level: str = "info", destination: str = "stderr") -> Iterator[
     """
     handler = _make_handler(level, destination)
     root, hyrax_logger = logging.getLogger(), logging.getLogger("hyrax")
-    root_level, hyrax_level, previous = root.level, hyrax_logger.level, _hyrax_handlers()
+    before, root_level, hyrax_level, previous = (
+        list(root.handlers),
+        root.level,
+        hyrax_logger.level,
+        _hyrax_handlers(),
+    )
     for old in previous:
         root.removeHandler(old)
     _install(handler, level)
@@ -71,8 +70,9 @@ def logging_scope(level: str = "info", destination: str = "stderr") -> Iterator[
     finally:
         root.removeHandler(handler)
         handler.close()
-        for old in previous:
-            root.addHandler(old)
+        # The handlers of before the block in their order, then any added during it.
+        during = [h for h in root.handlers if h not in before]
+        root.handlers[:] = [h for h in before if h in previous or h in root.handlers] + during
         root.setLevel(root_level)
         hyrax_logger.setLevel(hyrax_level)
 
