@@ -350,19 +350,15 @@ def default_configuration() -> tuple[Any, Any]:
 
 
 def iter_tables(document: Any, spec: Any, prefix: str = "") -> Iterator[tuple[str, Any, str]]:
-    """Yield ``(dotted name, TableSpec, header comment)`` for every table, nested ones after their parent.
+    """Yield ``(dotted name, TableSpec, description)`` for every table, nested ones after their parent.
 
-    The header comment is the one on the table's ``[name]`` line: a table without one has none, even
-    when its first key has a comment.
+    The description is ``TableSpec.description``: the comment on the table's ``[name]`` line and the
+    comments set a blank line apart above its first key (a comment right above a key is the key's).
     """
-    from hyrax.config.schema import parse_tag
-
     for name, table_spec in spec.tables.items():
         dotted = f"{prefix}.{name}" if prefix else name
         item = document.get(name) if hasattr(document, "get") else None
-        trivia = getattr(item, "trivia", None)
-        header = parse_tag(trivia.comment)[1] if trivia is not None and trivia.comment else ""
-        yield dotted, table_spec, header
+        yield dotted, table_spec, table_spec.description
         yield from iter_tables(item if item is not None else {}, table_spec, dotted)
 
 

@@ -266,8 +266,13 @@ def _spec_from_container(container: Container | Table, header_comment: str) -> T
             else:
                 spec.keys[name] = key_spec(name, unwrap(value), "")
     header_words, header_text = parse_tag(header_comment)
-    if not header_comment and leading:
-        header_words, header_text = parse_tag(_joined(leading))
+    if leading:
+        # Without a comment on the header line, the leading comments carry the table's tag too.
+        leading_words, leading_text = parse_tag(_joined(leading))
+        if header_comment:
+            header_text = f"{header_text} {leading_text}".strip()
+        else:
+            header_words, header_text = leading_words, leading_text
     spec.open = "open" in header_words
     spec.description = header_text
     return spec

@@ -77,3 +77,10 @@ def test_open_table_from_header_comment():
     assert spec.tables["a"].tables["kw"].open
     assert not spec.tables["a"].open
     assert spec.tables["a"].keys["x"].description == "an x"
+
+
+def test_comments_a_blank_line_above_the_first_key_extend_the_header_description():
+    text = "[kw]  # [open] Options.\n# Seed them for repeatable runs.\n\n# [>= 1] a count\nn = 2\n"
+    spec = spec_from_document(tomlkit.parse(text)).tables["kw"]
+    assert spec.open and spec.description == "Options. Seed them for repeatable runs."
+    assert spec.keys["n"].description == "a count"
