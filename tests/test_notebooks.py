@@ -51,10 +51,14 @@ def check_model_plugin(run: NotebookRun, text: str) -> None:
     train = only_run(run.work_dir, "train")
     config = tomlkit.parse((train / "runtime_config.toml").read_text(encoding="utf-8"))
     assert config["model"]["name"] == "TinyAutoencoder"
+    # The settings the notebook declared, with its change, are recorded with their comments.
+    assert config["model"]["TinyAutoencoder"]["latent_dim"] == 6
+    written = (train / "runtime_config.toml").read_text(encoding="utf-8")
+    assert "# [>= 1] Length of the latent vector" in written
     assert "TinyAutoencoder passes every check of the model contract." in text
     assert "ContractError: BatchScaledAutoencoder fails the check" in " ".join(text.split())
     latents = InferenceDataSet.from_directory(only_run(run.work_dir, "infer"))
-    assert latents[0]["data"].shape == (8,)
+    assert latents[0]["data"].shape == (6,)
 
 
 def check_explore_latent_space(run: NotebookRun, text: str) -> None:

@@ -59,6 +59,24 @@ class Hyrax:
         self.config.set_dotted(key, value, origin)
         self.config_manager.refresh_plugins()
 
+    def add_defaults(self, toml_text: str) -> None:
+        """Add the settings of a plug-in defined in this notebook or script, e.g. a model's table.
+
+        A plug-in in a package ships them in its ``default_config.toml``; here they are given as text
+        in the same form, with each key's comment declaring its type and range, so that they are
+        checked, written to ``runtime_config.toml`` and logged like Hyrax's own.
+
+        Parameters
+        ----------
+        toml_text : str
+            TOML tables, e.g.::
+
+                [model.TinyNet]
+                # [>= 1] Width of the hidden layer.
+                hidden = 16
+        """
+        self.config_manager.add_defaults(toml_text, origin="Hyrax.add_defaults")
+
     def run_verb(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Run verb ``name`` with the current configuration and return its result.
 

@@ -79,7 +79,8 @@ class ConfigDict(dict):
         return ConfigKeyError(
             f"{prefix}{self._where()} has no key '{key}'.{did_you_mean(key, self.spec.names())} "
             f"Valid keys: {valid}. A plug-in's keys are known once its package's default_config.toml "
-            f'is found: name the plug-in by its import path (name = "package.module.Class").',
+            f'is found: name the plug-in by its import path (name = "package.module.Class"); one '
+            f"defined in a notebook or script declares its keys with Hyrax.add_defaults.",
             file=origin or None,
             key=self._child_name(key),
         )

@@ -55,12 +55,16 @@ def read_toml(path: str | os.PathLike) -> tomlkit.TOMLDocument:
             f"Config file not found: {path}. Check the path (it is read relative to {Path.cwd()}).",
             file=str(path),
         )
-    text = path.read_text(encoding="utf-8")
+    return _parse_toml(path.read_text(encoding="utf-8"), str(path))
+
+
+def _parse_toml(text: str, origin: str) -> tomlkit.TOMLDocument:
+    """``text`` parsed with tomlkit; a syntax error is a ConfigParseError naming ``origin`` and the line."""
     try:
         return tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as error:
         reason = re.sub(r"\s+at line \d+ col \d+$", "", str(error))
-        raise ConfigParseError(str(path), error.line, error.col, reason) from None
+        raise ConfigParseError(origin, error.line, error.col, reason) from None
 
 
 # Keys that choose a plug-in: a dotted value there names an external package whose defaults load.
@@ -137,6 +141,7 @@ class ConfigManager:
         self.defaults = read_toml(DEFAULT_CONFIG_PATH)
         self.spec: TableSpec = spec_from_document(self.defaults)
         self.plugin_config_files: list[Path] = []
+        self._defaults_version = 0
         self._rendered: tuple[bytes | None, str] | None = None
         user = read_toml(self.config_file).unwrap() if self.config_file else {}
         runtime = dict(runtime_config or {})
@@ -160,12 +165,36 @@ class ConfigManager:
         if path is None or path in self.plugin_config_files:
             return
         self.plugin_config_files.append(path)
-        document = read_toml(path)
+        self._merge_plugin_document(read_toml(path), str(path), path.parent, override)
+
+    def add_defaults(self, toml_text: str, origin: str = "defaults added at run time") -> None:
+        """Add the settings of a plug-in defined in a notebook or a script, as its package's
+        ``default_config.toml`` would: with the comments that declare each key's type and range.
+
+        Keys already set keep their values; the new keys are then checked like any other.
+
+        Parameters
+        ----------
+        toml_text : str
+            TOML tables, e.g. ``[model.MyNet]`` with ``# [>= 1] Width of the hidden layer.`` above
+            ``hidden = 64``.
+        origin : str
+            Where the text comes from, named in errors.
+
+        Raises
+        ------
+        ConfigParseError
+            When the text is not valid TOML, naming the line.
+        """
+        self._merge_plugin_document(_parse_toml(toml_text, origin), origin, Path.cwd(), override=False)
+
+    def _merge_plugin_document(self, document: Any, origin: str, base_dir: Path, override: bool) -> None:
+        self._defaults_version += 1
         spec = spec_from_document(document)
         _merge_documents(self.defaults, document)
         if override:
             self.config.add_defaults({}, spec)
-            self._apply(self.config, document.unwrap(), origin=str(path), base_dir=path.parent)
+            self._apply(self.config, document.unwrap(), origin=origin, base_dir=base_dir)
         else:
             self.config.add_defaults(document.unwrap(), spec)
 
@@ -224,7 +253,7 @@ class ConfigManager:
         verbs on one configuration.
         """
         try:
-            state = pickle.dumps((len(self.plugin_config_files), self.config.to_dict()))
+            state = pickle.dumps((self._defaults_version, self.config.to_dict()))
         except (pickle.PicklingError, TypeError, AttributeError):
             state = None
         if state is None or self._rendered is None or self._rendered[0] != state:

@@ -126,9 +126,18 @@ class HyraxModel(torch.nn.Module):
 
     @classmethod
     def settings_in(cls, config: Mapping) -> Mapping:
-        """The ``[model.<ClassName>]`` table of ``config``, or an empty mapping when there is none."""
-        table = config["model"].get(cls.__name__)
-        return table if isinstance(table, Mapping) else {}
+        """The ``[model.<ClassName>]`` table of ``config``, or an empty mapping when there is none.
+
+        A subclass without a table of its own uses the table of the nearest model class it derives
+        from, so a variant of a model keeps its settings.
+        """
+        for klass in cls.__mro__:
+            if klass is HyraxModel or not issubclass(klass, HyraxModel):
+                break
+            table = config["model"].get(klass.__name__)
+            if isinstance(table, Mapping):
+                return table
+        return {}
 
     @property
     def settings(self) -> Mapping:

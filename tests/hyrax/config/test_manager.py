@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from hyrax.config import ConfigFileNotFoundError, ConfigManager, load_config, read_toml
-from hyrax.errors import ConfigError, ConfigKeyError, ConfigParseError, ConfigTypeError
+from hyrax.errors import ConfigError, ConfigKeyError, ConfigParseError, ConfigTypeError, ConfigValueError
 
 
 def _write(path: Path, text: str) -> Path:
@@ -141,3 +141,20 @@ def test_read_toml_keeps_comments(tmp_path):
 def test_config_error_is_a_value_error():
     assert issubclass(ConfigKeyError, ConfigError) and issubclass(ConfigKeyError, KeyError)
     assert issubclass(ConfigError, ValueError)
+
+
+def test_a_plug_in_defined_at_run_time_adds_checked_keys_with_their_comments(tmp_path):
+    manager = ConfigManager()
+    manager.add_defaults(
+        "[model.TinyNet]\n# [>= 1] Width of the hidden layer.\nhidden = 16\n", origin="a cell"
+    )
+    assert manager.config["model"]["TinyNet"]["hidden"] == 16
+    manager.config["model"]["TinyNet"]["hidden"] = 32
+    with pytest.raises(ConfigKeyError, match="Did you mean `hidden`"):
+        manager.config["model"]["TinyNet"]["hiden"] = 3
+    with pytest.raises(ConfigValueError, match=">= 1"):
+        manager.config["model"]["TinyNet"]["hidden"] = 0
+    with pytest.raises(ConfigParseError, match="a cell: line 1"):
+        manager.add_defaults("[model.Broken\nx = 1", origin="a cell")
+    written = manager.write_runtime_config(tmp_path).read_text()
+    assert "# [>= 1] Width of the hidden layer.\nhidden = 32" in written

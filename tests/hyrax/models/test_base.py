@@ -145,6 +145,11 @@ def test_settings_is_the_class_table(config):
     assert HyraxAutoencoder(config, (1, 8, 8)).settings["latent_dim"] == 5
     assert HyraxLoopback(config, (2,)).settings == {}
 
+    class Variant(HyraxAutoencoder):
+        """A subclass without a table of its own."""
+
+    assert Variant(config, (1, 8, 8)).settings["latent_dim"] == 5
+
 
 def test_save_and_load_round_trip(config, tmp_path):
     model = HyraxLoopback(config, (2,))
