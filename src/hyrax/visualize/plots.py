@@ -227,15 +227,16 @@ def static_png(embedding: Embedding, path: Path, pixels: int = 1200) -> Path:
     import datashader.transfer_functions as tf
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A Figure without pyplot draws offscreen and leaves the notebook's or script's backend alone.
+    from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
     frame = embedding.frame
     x_range = _padded(frame["x"].to_numpy())
     y_range = _padded(frame["y"].to_numpy())
     canvas = ds.Canvas(plot_width=pixels, plot_height=pixels, x_range=x_range, y_range=y_range)
-    figure, axes = plt.subplots(figsize=(8, 7), dpi=150)
+    figure = Figure(figsize=(8, 7), dpi=150)
+    axes = figure.subplots()
     extent = (*x_range, *y_range)
     if embedding.color and embedding.categorical:
         colors = category_colors(embedding)
@@ -278,7 +279,6 @@ def static_png(embedding: Embedding, path: Path, pixels: int = 1200) -> Path:
     axes.set_title(f"{len(frame):,} objects" + (f" coloured by {embedding.color}" if embedding.color else ""))
     figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)
     return path
 
 

@@ -111,8 +111,16 @@ def test_jupyter_displays_the_explorer(small_hyrax, umap_run):
 
 
 def test_the_verb_writes_a_page_and_a_png(small_hyrax, umap_run):
+    import matplotlib
+
     umap_run(small_hyrax)
-    small_hyrax.visualize()
+    backend = matplotlib.get_backend()
+    matplotlib.use("svg")  # as if a notebook had chosen its own
+    try:
+        small_hyrax.visualize()
+        assert matplotlib.get_backend() == "svg", "drawing embedding.png changed the caller's backend"
+    finally:
+        matplotlib.use(backend)
     (directory,) = list_results_dirs(small_hyrax.config["general"]["results_dir"], "visualize")
     page = (directory / "visualize.html").read_text()
     assert "<script" in page and "Bokeh" in page
