@@ -37,6 +37,13 @@ def only_run(work_dir: Path, verb: str) -> Path:
 
 def check_quickstart(run: NotebookRun, text: str) -> None:
     assert (only_run(run.work_dir, "outliers") / "outliers.parquet").is_file()
+    pictures = [
+        output
+        for cell in run.notebook().cells
+        for output in cell.get("outputs", [])
+        if "image/png" in output.get("data", {})
+    ]
+    assert pictures, "the static picture of the embedding was not displayed"
 
 
 def check_own_fits_cutouts(run: NotebookRun, text: str) -> None:
