@@ -66,3 +66,10 @@ def test_a_logging_scope_inside_another_restores_the_outer_one(tmp_path):
         assert outer in logging.getLogger().handlers and inner not in logging.getLogger().handlers
         assert logging.getLogger("hyrax").level == logging.DEBUG
     assert outer not in logging.getLogger().handlers
+
+
+def test_the_command_line_applies_a_log_level_given_with_set(work_dir, seen_inside):
+    from hyrax_cli.main import main
+
+    assert main(["scope_probe", "--set", "general.log_level='debug'"]) == 0
+    assert seen_inside["hyrax_level"] == logging.DEBUG
