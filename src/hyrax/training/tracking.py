@@ -259,14 +259,6 @@ def attach_tracking(
     recorder = _EpochRecorder(evaluator, optimizer, log_every_n_steps)
     tracking = Tracking(results_dir, recorder)
     try:
-        if mlflow_dir is not None:
-            tags = {"hyrax.results_dir": str(results_dir.resolve())}
-            if model is not None:
-                tags["hyrax.model_class"] = f"{type(model).__module__}.{type(model).__qualname__}"
-                tags["hyrax.num_parameters"] = str(sum(p.numel() for p in model.parameters()))
-            tracking._mlflow = OpeningMlflowRun(
-                Path(mlflow_dir), experiment_name, results_dir.name, tags, params or {}
-            )
         handlers = [
             (trainer, Events.EPOCH_STARTED, recorder.epoch_started),
             (trainer, Events.ITERATION_COMPLETED, recorder.iteration_completed),
@@ -279,6 +271,16 @@ def attach_tracking(
 
             tracking._tensorboard = SummaryWriter(str(results_dir / "tensorboard"), flush_secs=30)
             recorder.log_step = tracking._log_step
+        if mlflow_dir is not None:
+            # Started after tensorboardX is imported: both import protobuf, and one thread importing it
+            # at a time is the simple way to never meet a half-initialised module.
+            tags = {"hyrax.results_dir": str(results_dir.resolve())}
+            if model is not None:
+                tags["hyrax.model_class"] = f"{type(model).__module__}.{type(model).__qualname__}"
+                tags["hyrax.num_parameters"] = str(sum(p.numel() for p in model.parameters()))
+            tracking._mlflow = OpeningMlflowRun(
+                Path(mlflow_dir), experiment_name, results_dir.name, tags, params or {}
+            )
         tracking._handles = [engine.add_event_handler(event, handler) for engine, event, handler in handlers]
     except BaseException:
         tracking.close("FAILED")
