@@ -28,19 +28,6 @@ STORE_DIR_NAME = "mlflow"
 _MLFLOW_NAME = re.compile(r"^[\w\-. :/]{1,250}$")
 
 
-def import_in_background() -> None:
-    """Start importing mlflow (about 1.5 s) in a daemon thread.
-
-    A verb that records a run at its end then does not wait for the import: it overlaps the model's
-    work, whose torch kernels release the interpreter lock.
-    """
-    import importlib
-    import sys
-
-    if "mlflow" not in sys.modules:
-        threading.Thread(target=importlib.import_module, args=("mlflow",), daemon=True).start()
-
-
 def scalars(values: Mapping) -> dict[str, float]:
     """The entries of ``values`` that are numbers or one-element tensors, as floats."""
     result = {}
@@ -193,6 +180,11 @@ class OpeningMlflowRun:
             raise self._error
         return self._run
 
+    @property
+    def run_id(self) -> str:
+        """The MLflow run id, once the run is open."""
+        return self._opened().run_id
+
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         """As :meth:`MlflowRun.log_metrics`, once the run is open."""
         self._opened().log_metrics(metrics, step)
@@ -207,32 +199,37 @@ class OpeningMlflowRun:
             raise self._error
 
 
-def record_run(
+def open_run(
     store_dir: Path,
     experiment_name: str,
     results_dir: Path,
-    metrics: Mapping[str, float],
     *,
     params: Mapping[str, str] | None = None,
-    artifacts: list[Path] | tuple[Path, ...] = (),
     tags: Mapping[str, str] | None = None,
-) -> str:
-    """Record a finished run other than training (e.g. ``hyrax test``) in the MLflow store in ``store_dir``.
+) -> OpeningMlflowRun:
+    """Start opening, in the background, the run of ``results_dir`` in the MLflow store in ``store_dir``.
 
-    The run is named after ``results_dir``, in experiment ``experiment_name``, and holds ``params``
-    (e.g. the configuration through :func:`config_params`), ``metrics`` at step 0, and ``artifacts``.
+    The run is named after ``results_dir``, tagged with its path, in experiment ``experiment_name``,
+    and holds ``params`` (e.g. the configuration through :func:`config_params`).
+    """
+    results_dir = Path(results_dir)
+    run_tags = {"hyrax.results_dir": str(results_dir.resolve()), **dict(tags or {})}
+    return OpeningMlflowRun(Path(store_dir), experiment_name, results_dir.name, run_tags, params or {})
+
+
+def record_run(
+    run: OpeningMlflowRun, metrics: Mapping[str, float], artifacts: list[Path] | tuple[Path, ...] = ()
+) -> str:
+    """End a run other than training (e.g. ``hyrax test``, opened by :func:`open_run` when it started)
+    with ``metrics`` at step 0 and ``artifacts``.
 
     Returns
     -------
     str
         The MLflow run id.
     """
-    results_dir = Path(results_dir)
-    run_tags = {"hyrax.results_dir": str(results_dir.resolve()), **dict(tags or {})}
-    run = MlflowRun(Path(store_dir), experiment_name, results_dir.name, run_tags)
     status = "FAILED"
     try:
-        run.log_params(params or {})
         run.log_metrics(scalars(metrics), step=0)
         status = "FINISHED"
     finally:

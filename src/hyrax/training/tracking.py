@@ -29,7 +29,7 @@ from ignite.engine import Engine, Events
 
 from hyrax.config import RUNTIME_CONFIG_NAME
 from hyrax.training.loss_curve import plot_loss_curve
-from hyrax.training.mlflow_store import OpeningMlflowRun, record_run, scalars
+from hyrax.training.mlflow_store import OpeningMlflowRun, open_run, record_run, scalars
 
 logger = logging.getLogger(__name__)
 
@@ -274,13 +274,11 @@ def attach_tracking(
         if mlflow_dir is not None:
             # Started after tensorboardX is imported: both import protobuf, and one thread importing it
             # at a time is the simple way to never meet a half-initialised module.
-            tags = {"hyrax.results_dir": str(results_dir.resolve())}
+            tags = {}
             if model is not None:
                 tags["hyrax.model_class"] = f"{type(model).__module__}.{type(model).__qualname__}"
                 tags["hyrax.num_parameters"] = str(sum(p.numel() for p in model.parameters()))
-            tracking._mlflow = OpeningMlflowRun(
-                Path(mlflow_dir), experiment_name, results_dir.name, tags, params or {}
-            )
+            tracking._mlflow = open_run(mlflow_dir, experiment_name, results_dir, params=params, tags=tags)
         tracking._handles = [engine.add_event_handler(event, handler) for engine, event, handler in handlers]
     except BaseException:
         tracking.close("FAILED")
@@ -288,4 +286,4 @@ def attach_tracking(
     return tracking
 
 
-__all__ = ["LOSS_CURVE_NAME", "Tracking", "attach_tracking", "record_run"]
+__all__ = ["LOSS_CURVE_NAME", "Tracking", "attach_tracking", "open_run", "record_run"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
+from typing import Any
 
 from hyrax.verbs.base import Verb, hyrax_verb
 
@@ -40,22 +42,15 @@ class Test(Verb):
         dict of str to float
             The metrics, e.g. ``{"loss": 0.41, "accuracy": 0.87}``.
         """
-        import json
-        from pathlib import Path
-
-        import numpy as np
-
         from hyrax.datasets.loading import build_dataset, make_data_loader
         from hyrax.errors import ConfigError
-        from hyrax.inference.evaluation import evaluate, plot_confusion_matrix
+        from hyrax.inference.evaluation import evaluate
         from hyrax.inference.trained_model import find_trained_weights, load_trained_model, split_indices
         from hyrax.models.factory import model_class
         from hyrax.training import mlflow_store
         from hyrax.training.device import select_device
 
         config = self.config
-        if config["train"]["mlflow"]:
-            mlflow_store.import_in_background()
         key = "test.model_weights_file"
         trained = find_trained_weights(
             config["test"]["model_weights_file"],
@@ -86,39 +81,56 @@ class Test(Verb):
             config, dataset, trained.weights, indices=indices, collate_fn=loader.collate_fn, device=device
         )
         with self.results_directory() as results_dir:
-            started = time.perf_counter()
-            evaluation = evaluate(model, loader, device=device)
-            seconds = time.perf_counter() - started
-            metrics = evaluation.metrics
-            artifacts = [results_dir / METRICS_NAME]
-            report = {"metrics": metrics, "n_objects": evaluation.n_objects, "weights": str(trained.weights)}
-            if evaluation.confusion is not None:
-                np.save(results_dir / CONFUSION_COUNTS_NAME, evaluation.confusion)
-                class_names = getattr(getattr(dataset, "dataset", dataset), "class_names", None)
-                artifacts.append(
-                    plot_confusion_matrix(
-                        evaluation.confusion,
-                        results_dir / CONFUSION_MATRIX_NAME,
-                        class_names,
-                        results_dir.name,
-                    )
-                )
-                report["confusion_matrix"] = evaluation.confusion.tolist()
-            (results_dir / METRICS_NAME).write_text(json.dumps(report, indent=2), encoding="utf-8")
+            run = None
             if config["train"]["mlflow"]:
-                mlflow_store.record_run(
+                # MLflow imports and opens its store in the background while the model evaluates.
+                run = mlflow_store.open_run(
                     Path(config["general"]["results_dir"]) / mlflow_store.STORE_DIR_NAME,
                     config["train"]["experiment_name"],
                     results_dir,
-                    {f"test_{name}": value for name, value in metrics.items()},
                     params=mlflow_store.config_params(config),
-                    artifacts=artifacts,
                     tags={"hyrax.verb": "test", "hyrax.weights": str(trained.weights)},
+                )
+            try:
+                started = time.perf_counter()
+                evaluation = evaluate(model, loader, device=device)
+                seconds = time.perf_counter() - started
+                artifacts = _write_report(results_dir, evaluation, dataset, trained.weights)
+            except BaseException:
+                if run is not None:
+                    run.close("FAILED", [])
+                raise
+            if run is not None:
+                mlflow_store.record_run(
+                    run, {f"test_{n}": v for n, v in evaluation.metrics.items()}, artifacts
                 )
             logger.info(
                 "Tested %d objects in %.1f s: %s",
                 evaluation.n_objects,
                 seconds,
-                ", ".join(f"{name} {value:.4g}" for name, value in metrics.items()),
+                ", ".join(f"{name} {value:.4g}" for name, value in evaluation.metrics.items()),
             )
-        return metrics
+        return evaluation.metrics
+
+
+def _write_report(results_dir: Path, evaluation: Any, dataset: Any, weights: Path) -> list[Path]:
+    """Write ``metrics.json`` (and the confusion matrix of a classifier); return the files written."""
+    import json
+
+    import numpy as np
+
+    from hyrax.inference.evaluation import plot_confusion_matrix
+
+    artifacts = [results_dir / METRICS_NAME]
+    report = {"metrics": evaluation.metrics, "n_objects": evaluation.n_objects, "weights": str(weights)}
+    if evaluation.confusion is not None:
+        np.save(results_dir / CONFUSION_COUNTS_NAME, evaluation.confusion)
+        class_names = getattr(getattr(dataset, "dataset", dataset), "class_names", None)
+        artifacts.append(
+            plot_confusion_matrix(
+                evaluation.confusion, results_dir / CONFUSION_MATRIX_NAME, class_names, results_dir.name
+            )
+        )
+        report["confusion_matrix"] = evaluation.confusion.tolist()
+    (results_dir / METRICS_NAME).write_text(json.dumps(report, indent=2), encoding="utf-8")
+    return artifacts

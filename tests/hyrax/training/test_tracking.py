@@ -18,7 +18,7 @@ from hyrax.results import create_results_dir
 from hyrax.training import tracking as tracking_module
 from hyrax.training.engines import EpochMeans
 from hyrax.training.mlflow_store import config_params
-from hyrax.training.tracking import LOSS_CURVE_NAME, attach_tracking, record_run
+from hyrax.training.tracking import LOSS_CURVE_NAME, attach_tracking, open_run, record_run
 
 EPOCHS = 3
 ITERATIONS_PER_EPOCH = 4
@@ -244,15 +244,8 @@ def test_record_run_records_a_finished_run(finished_run, mlflow_run):
     artifacts = [results_dir / "metrics.json"]
     store = options(config)["mlflow_dir"]
     params = config_params(config)
-    run_id = record_run(
-        store,
-        "record-run-test",
-        results_dir,
-        {"test_loss": 0.25},
-        params=params,
-        artifacts=artifacts,
-        tags={"a": "b"},
-    )
+    opening = open_run(store, "record-run-test", results_dir, params=params, tags={"a": "b"})
+    run_id = record_run(opening, {"test_loss": 0.25}, artifacts)
     run = client.get_run(run_id)
     assert client.get_experiment(run.info.experiment_id).name == "record-run-test"
     assert run.info.run_name == results_dir.name and run.info.status == "FINISHED"
