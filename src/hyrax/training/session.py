@@ -19,7 +19,7 @@ import torch
 from ignite.engine import Engine, Events
 
 from hyrax.datasets.loading import build_dataset, make_data_loader
-from hyrax.datasets.splits import SplitsNotFoundError, load_splits, make_splits, save_splits
+from hyrax.datasets.splits import SplitsNotFoundError, load_splits, save_splits, splits_from_config
 from hyrax.errors import ConfigError
 from hyrax.models.base import HyraxModel
 from hyrax.models.factory import build_model, model_class
@@ -57,23 +57,17 @@ class TrainingJob:
     resume_from: Path | None = None
 
 
-def _splits(n_objects: int, sizes: tuple, seed: int, resume_from: Path | None) -> dict[str, np.ndarray]:
-    """The resumed run's splits if they fit the dataset, else new ones of (train, validate, test) sizes."""
-    if resume_from is not None:
-        try:
-            splits = load_splits(resume_from.parent)
-        except SplitsNotFoundError:
-            splits = None
-        if splits is not None and all(len(s) == 0 or int(np.max(s)) < n_objects for s in splits.values()):
-            return splits
-    splits = make_splits(n_objects, *sizes, seed)
-    if len(splits["train"]) == 0:
-        raise ConfigError(
-            f"The train split is empty (the dataset has {n_objects} objects, data_set.train_size = "
-            f"{sizes[0]!r}). Give the train split some objects.",
-            key="data_set.train_size",
-        )
-    return splits
+def _resumed_splits(n_objects: int, resume_from: Path | None) -> dict[str, np.ndarray] | None:
+    """The splits of the run resumed from, when there is one and they fit the dataset."""
+    if resume_from is None:
+        return None
+    try:
+        splits = load_splits(resume_from.parent)
+    except SplitsNotFoundError:
+        return None
+    if all(len(s) == 0 or int(np.max(s)) < n_objects for s in splits.values()):
+        return splits
+    return None
 
 
 def _check_resumable(trainer: Engine, checkpoint: Path, epoch_length: int, epochs: int) -> None:
@@ -162,8 +156,13 @@ def _train(job: TrainingJob, device: torch.device) -> HyraxModel:
     # Before anything is written or built, so a model that cannot learn from this data (a classifier
     # with too few classes, or without labels) stops at once instead of in the first epoch.
     model_class(config).check_data(config, dataset)
-    sizes = (data_set["train_size"], data_set["validate_size"], data_set["test_size"])
-    splits = _splits(len(dataset), sizes, seed, resume_from)
+    splits = _resumed_splits(len(dataset), resume_from) or splits_from_config(config, len(dataset))
+    if len(splits["train"]) == 0:
+        raise ConfigError(
+            f"The train split is empty (the dataset has {len(dataset)} objects, data_set.train_size = "
+            f"{data_set['train_size']!r}). Give the train split some objects.",
+            key="data_set.train_size",
+        )
     if results_dir is not None:
         save_splits(results_dir, splits)
     loaders = _loaders(dataset, splits, config["data_loader"], seed)
