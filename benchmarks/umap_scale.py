@@ -165,7 +165,7 @@ def main() -> None:
         return
 
     root = Path(tempfile.mkdtemp(prefix="hyrax-umap-bench-"))
-    cache = Path(os.environ.get("NUMBA_CACHE_DIR") or numba_cache_dir())
+    cache = numba_cache_dir()
     warm = cache.is_dir() and any(cache.iterdir())
     print(f"numba cache {cache}: {'filled by earlier runs' if warm else 'empty, so the first run compiles'}")
     try:

@@ -56,12 +56,8 @@ def logging_scope(level: str = "info", destination: str = "stderr") -> Iterator[
     """
     handler = _make_handler(level, destination)
     root, hyrax_logger = logging.getLogger(), logging.getLogger("hyrax")
-    before, root_level, hyrax_level, previous = (
-        list(root.handlers),
-        root.level,
-        hyrax_logger.level,
-        _hyrax_handlers(),
-    )
+    before, previous = list(root.handlers), _hyrax_handlers()
+    root_level, hyrax_level = root.level, hyrax_logger.level
     for old in previous:
         root.removeHandler(old)
     _install(handler, level)

@@ -23,7 +23,10 @@ from typing import Any
 
 
 def numba_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/hyrax/numba``, or ``~/.cache/hyrax/numba``."""
+    """Where numba caches compiled code: ``$NUMBA_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/hyrax/numba``
+    or ``~/.cache/hyrax/numba``."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return Path(os.environ["NUMBA_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "hyrax" / "numba"
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 import warnings
 from collections.abc import Iterator, Mapping
@@ -64,7 +63,7 @@ def import_umap() -> Any:
 
 def numba_cache_is_cold() -> bool:
     """True when the numba cache holds no compiled umap code yet, so the next fit compiles it."""
-    folder = Path(os.environ.get("NUMBA_CACHE_DIR") or numba_cache_dir())
+    folder = numba_cache_dir()
     return not folder.is_dir() or not any(folder.glob("**/umap_*.nbi"))
 
 
@@ -85,7 +84,7 @@ def warm_numba_cache() -> Path:
     reducer = fit_reducer(vectors[:200], {"n_neighbors": 15}, n_to_transform=100)
     with _uncacheable_quietly():
         reducer.transform(vectors[200:])
-    return Path(os.environ["NUMBA_CACHE_DIR"])
+    return numba_cache_dir()
 
 
 @contextlib.contextmanager

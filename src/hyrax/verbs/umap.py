@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from hyrax.verbs.base import Verb, hyrax_verb
@@ -64,7 +63,7 @@ class Umap(Verb):
         if numba_cache_is_cold():
             logger.info(
                 "umap compiles its numba code on this first run (about a minute); later runs load it from %s",
-                os.environ.get("NUMBA_CACHE_DIR") or numba_cache_dir(),
+                numba_cache_dir(),
             )
         reducer = fit_reducer(source.reader.take(sample)["tensor"], settings["parameters"], len(source))
         fitted = time.perf_counter()
