@@ -18,17 +18,10 @@ per filter (the ``[data_set.FitsImageDataSet.filename_columns]`` table, ``filter
     r = "r_file"
 
 Every file's header is read once when the dataset is built, which finds missing, truncated and
-unreadable files up front and the most common cutout size, to which every other cutout is
-centre-cropped or zero-padded (one warning says how many). Pixels are read by a small FITS reader that
+unreadable files up front and the most common cutout size. Pixels are read by a small FITS reader that
 skips astropy's per-card header parsing for plain images (see :mod:`hyrax.datasets._fits_reading`).
-
-Each cutout then has its NaN and infinite pixels replaced (``nan_mode``), is scaled (``scaling``),
-centre-cropped or zero-padded to the common size, and stacked; ``data_set.transforms`` run last, on
-the stacked array. Raw pixel values (counts, or fluxes of any zero point) span many orders of
-magnitude, which makes losses and distances meaningless, so the default ``scaling = "asinh"`` brings
-every cutout to the same range: the cutout minus its median, divided by its robust noise
-(``1.4826 * MAD``), through ``arcsinh``. ``"robust"`` skips the ``arcsinh``; ``"none"`` keeps the raw
-values, for users who scale with their own ``data_set.transforms``.
+What happens to each cutout (``nan_mode``, ``scaling``, cropping or padding, then
+``data_set.transforms``) and how to choose the scaling is told in the "Your data" page of the docs.
 """
 
 from __future__ import annotations
@@ -45,7 +38,7 @@ import numpy as np
 from hyrax.datasets._fits_reading import ImageReadError, fill_nonfinite, image_shape, read_image
 from hyrax.datasets.base import HyraxDataset
 from hyrax.datasets.catalogs import catalog_column, column_values, read_catalog
-from hyrax.datasets.transforms import SCALINGS, HyraxImageDataset, crop_or_pad, scale_image
+from hyrax.datasets.transforms import SCALINGS, HyraxImageDataset, crop_or_pad
 from hyrax.errors import ConfigError, DataError, did_you_mean
 
 logger = logging.getLogger(__name__)
@@ -127,7 +120,7 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
     def _read_options(self, table: Mapping) -> None:
         nan_mode, quantile, on_missing = table["nan_mode"], table["nan_quantile"], table["on_missing"]
         # Tables of subclasses written before the key existed lack it; they get the same default.
-        scaling = table.get("scaling", SCALINGS[0])
+        scaling = table.get("scaling", next(iter(SCALINGS)))
         for name, value, valid in (
             ("nan_mode", nan_mode, NAN_MODES),
             ("on_missing", on_missing, ON_MISSING),
@@ -181,8 +174,9 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
             )
             names = catalog_column(catalog, column_name, column_key, path).tolist()
             paths.append([os.path.join(base, os.path.expanduser(str(n))) if n else "" for n in names])
-        one_d = [name for name in catalog.colnames if catalog[name].ndim == 1]
-        metadata = {name: column_values(catalog[name]) for name in one_d}
+        metadata = {
+            name: column_values(catalog[name]) for name in catalog.colnames if catalog[name].ndim == 1
+        }
         return ObjectFiles(ids=ids, channels=list(columns), paths=paths, metadata=metadata)
 
     def _filename_columns(self, table: Mapping) -> dict[str, str]:
@@ -223,14 +217,15 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
             row = []
             for paths in objects.paths:
                 try:
-                    row.append(_image_shape_2d(paths[index]))
+                    if not paths[index]:
+                        raise ImageReadError("the catalog gives no file name")
+                    row.append(_plane_shape(image_shape(paths[index])))
                 except ImageReadError as error:
                     failures.append((index, paths[index], str(error)))
                     break
             shapes.append(row)
         keep = self._handle_failures(objects, failures)
-        kept_shapes = [shapes[index] for index in keep]
-        self.shape = self._common_shape(kept_shapes)
+        self.shape = self._common_shape([shapes[index] for index in keep])
         self.filters = tuple(objects.channels)
         self._object_ids = [objects.ids[index] for index in keep]
         self._paths = [[paths[index] for index in keep] for paths in objects.paths]
@@ -261,8 +256,7 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
         self.left_out.extend(
             (objects.ids[index], f"{path}: {why}" if path else why) for index, path, why in failures
         )
-        bad = {index for index, _, _ in failures}
-        keep = np.array([index for index in range(len(objects.ids)) if index not in bad], dtype=np.int64)
+        keep = np.setdiff1d(np.arange(len(objects.ids)), [index for index, _, _ in failures])
         if keep.size == 0:
             raise DataError(f"{type(self).__name__}: no object has readable files; every one was skipped.")
         return keep
@@ -301,22 +295,24 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
         configured transforms run on the stacked array.
         """
         height, width = self.shape
+        scale = SCALINGS[self.scaling]
         out = np.empty((len(self._paths), height, width), dtype=np.float32)
         for channel, paths in enumerate(self._paths):
             try:
-                image = _as_2d(read_image(paths[index]))
+                image = read_image(paths[index])
+                image = image.reshape(_plane_shape(image.shape))
             except ImageReadError as error:
                 raise DataError(
                     f"Cannot read {paths[index]}, the {self.filters[channel]} image of object "
                     f"'{self._object_ids[index]}': {error}."
                 ) from None
-            if image.shape == (height, width) and self.scaling == "none":
+            if image.shape == (height, width) and scale is None:
                 out[channel] = image
                 fill_nonfinite(out[channel], self._nan_mode, self._nan_quantile)
             else:
                 image = image.astype(np.float32)
                 fill_nonfinite(image, self._nan_mode, self._nan_quantile)
-                image = scale_image(image, self.scaling)
+                image = scale(image) if scale else image
                 out[channel] = image if image.shape == (height, width) else crop_or_pad(image, height, width)
         return self.apply_transforms(out)
 
@@ -329,18 +325,7 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
         return self._metadata
 
 
-def _as_2d(image: np.ndarray) -> np.ndarray:
-    if image.ndim == 2:
-        return image
-    if image.ndim > 2 and all(size == 1 for size in image.shape[:-2]):
-        return image.reshape(image.shape[-2:])
-    raise ImageReadError(f"it holds an image of shape {image.shape}; one 2-D image per file is expected")
-
-
-def _image_shape_2d(path: str) -> tuple[int, int]:
-    if not path:
-        raise ImageReadError("the catalog gives no file name")
-    shape = image_shape(path)
+def _plane_shape(shape: tuple[int, ...]) -> tuple[int, int]:
     if len(shape) < 2 or any(size != 1 for size in shape[:-2]):
         raise ImageReadError(f"it holds an image of shape {shape}; one 2-D image per file is expected")
     return int(shape[-2]), int(shape[-1])

@@ -26,11 +26,12 @@ back with ``.numpy()``). A class is instantiated without arguments first, so
 must be wrapped in a function that calls ``torch.from_numpy`` itself.
 
 The FITS datasets scale each image before these transforms run, as their ``scaling`` key says
-(:func:`scale_image`: ``"asinh"`` by default, ``"robust"``, or ``"none"`` for raw pixel values).
+(:data:`SCALINGS`: ``"asinh"`` by default, ``"robust"``, or ``"none"`` for raw pixel values).
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -63,10 +64,6 @@ def normalize(image: np.ndarray) -> np.ndarray:
 
 MAD_TO_SIGMA = 1.4826
 """Ratio of a Gaussian's standard deviation to its median absolute deviation."""
-
-SCALINGS = ("asinh", "robust", "none")
-"""The per-image scalings :func:`scale_image` applies, as FITS datasets' ``scaling`` key names them;
-the first is the default."""
 
 
 def robust_scale(image: np.ndarray) -> np.ndarray:
@@ -125,21 +122,9 @@ def asinh_scale(image: np.ndarray) -> np.ndarray:
     return np.arcsinh(robust_scale(image))
 
 
-def scale_image(image: np.ndarray, scaling: str) -> np.ndarray:
-    """Apply one of :data:`SCALINGS` to ``image``: ``"asinh"``, ``"robust"`` or ``"none"`` (unchanged).
-
-    Raises
-    ------
-    ValueError
-        For any other name.
-    """
-    if scaling == "asinh":
-        return asinh_scale(image)
-    if scaling == "robust":
-        return robust_scale(image)
-    if scaling == "none":
-        return image
-    raise ValueError(f"Unknown scaling {scaling!r}; use one of {', '.join(map(repr, SCALINGS))}.")
+SCALINGS = {"asinh": asinh_scale, "robust": robust_scale, "none": None}
+"""The per-image scalings of the FITS datasets' ``scaling`` key, with their function (None keeps the
+pixel values); the first is the default."""
 
 
 def crop_or_pad(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -168,20 +153,6 @@ def crop_or_pad(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
-class CropTo:
-    """The ``"crop_to"`` transform bound to a size (a class, not a closure, so it pickles for workers)."""
-
-    def __init__(self, height: int, width: int):
-        self.height = height
-        self.width = width
-
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        return crop_or_pad(image, self.height, self.width)
-
-    def __repr__(self) -> str:
-        return f"CropTo({self.height}, {self.width})"
-
-
 NAMED_TRANSFORMS: dict[str, Transform] = {
     "tanh": np.tanh,
     "arcsinh": np.arcsinh,
@@ -190,21 +161,6 @@ NAMED_TRANSFORMS: dict[str, Transform] = {
 }
 """Transforms ``data_set.transforms`` accepts by name, and ``"crop_to"`` (bound to ``data_set.crop_to``)."""
 _NAMES = (*NAMED_TRANSFORMS, "crop_to")
-
-
-def _crop_size(crop_to: Any) -> tuple[int, int]:
-    valid = (
-        isinstance(crop_to, Sequence)
-        and len(crop_to) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in crop_to)
-    )
-    if not valid:
-        raise ConfigError(
-            f"data_set.crop_to must be [height, width] with two positive integers, e.g. [32, 32]. "
-            f"Got {crop_to!r}.",
-            key="data_set.crop_to",
-        )
-    return int(crop_to[0]), int(crop_to[1])
 
 
 def _resolve(entry: Any, crop_to: Any) -> Transform:
@@ -220,7 +176,18 @@ def _resolve(entry: Any, crop_to: Any) -> Transform:
                 "Set data_set.crop_to = [height, width].",
                 key="data_set.crop_to",
             )
-        return CropTo(*_crop_size(crop_to))
+        if not (
+            isinstance(crop_to, Sequence)
+            and len(crop_to) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in crop_to)
+        ):
+            raise ConfigError(
+                f"data_set.crop_to must be [height, width] with two positive integers, e.g. [32, 32]. "
+                f"Got {crop_to!r}.",
+                key="data_set.crop_to",
+            )
+        # A partial of a module-level function, not a closure, so it pickles for workers.
+        return functools.partial(crop_or_pad, height=int(crop_to[0]), width=int(crop_to[1]))
     if entry in NAMED_TRANSFORMS:
         return NAMED_TRANSFORMS[entry]
     if "." not in entry:
@@ -361,6 +328,8 @@ def _name(transform: Transform) -> str:
     named = {id(value): key for key, value in NAMED_TRANSFORMS.items()}
     if id(transform) in named:
         return f"'{named[id(transform)]}'"
+    if isinstance(transform, functools.partial):
+        transform = transform.func
     name = getattr(transform, "__qualname__", None) or getattr(transform, "__name__", None)
     if name is None:
         return f"'{qualified_name(type(transform))}'"
