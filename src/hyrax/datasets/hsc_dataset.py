@@ -23,7 +23,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from hyrax.datasets.cutout_folder import (
+# rebuild_manifest is imported so that hyrax.datasets.hsc_dataset.rebuild_manifest keeps working.
+from hyrax.datasets.cutout_folder import (  # noqa: F401
     MANIFEST_NAME,
     cutout_folder,
     filter_sort_key,
@@ -107,8 +108,7 @@ class HSCDataSet(FitsImageDataSet):
 
     def _complete_objects(self, ids: list[str], files: dict[str, dict[str, str]], filters: list[str]) -> list:
         """Return the ids that have a file for every filter, warning once about the others."""
-        complete, lacking = [], Counter()
-        left_out = []
+        complete, lacking, left_out = [], Counter(), []
         for object_id in ids:
             missing = [name for name in filters if name not in files.get(object_id, {})]
             if missing:
@@ -136,13 +136,3 @@ class HSCDataSet(FitsImageDataSet):
                 self._key,
             )
         return complete
-
-
-__all__ = [
-    "HSCDataSet",
-    "MANIFEST_NAME",
-    "filter_sort_key",
-    "read_manifest",
-    "rebuild_manifest",
-    "scan_folder",
-]

@@ -18,9 +18,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from hyrax.datasets._settings import check_number
 from hyrax.datasets.base import HyraxDataset
 from hyrax.datasets.transforms import HyraxImageDataset
-from hyrax.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -105,16 +105,6 @@ def detect_sources(detection_sigma: float, smoothing_sigma: float, min_area: int
     return types.MappingProxyType({"seconds": np.float64(seconds), **table})
 
 
-def _setting(settings: Mapping, key: str, kind: type, minimum: float, strict: bool = False) -> float:
-    value = settings[key]
-    ok = not isinstance(value, bool) and isinstance(value, (int, float) if kind is float else int)
-    if not ok or value < minimum or (strict and value == minimum):
-        bound = f"> {minimum}" if strict else f">= {minimum}"
-        noun = "a number" if kind is float else "an integer"
-        raise ConfigError(f"{TABLE}.{key} must be {noun} {bound}; got {value!r}.", key=f"{TABLE}.{key}")
-    return kind(value)
-
-
 class HubbleDeepFieldDataSet(HyraxImageDataset, HyraxDataset):
     """Square RGB stamps centred on the sources detected in the Hubble Deep Field.
 
@@ -134,11 +124,11 @@ class HubbleDeepFieldDataSet(HyraxImageDataset, HyraxDataset):
     def __init__(self, config: Mapping):
         super().__init__(config)
         settings = config["data_set"]["HubbleDeepFieldDataSet"]
-        self.stamp_size = int(_setting(settings, "stamp_size", int, 1))
+        self.stamp_size = check_number(settings["stamp_size"], f"{TABLE}.stamp_size", 1, integer=True)
         detection = (
-            _setting(settings, "detection_sigma", float, 0, strict=True),
-            _setting(settings, "smoothing_sigma", float, 0),
-            int(_setting(settings, "min_area", int, 1)),
+            float(check_number(settings["detection_sigma"], f"{TABLE}.detection_sigma", 0, above=True)),
+            float(check_number(settings["smoothing_sigma"], f"{TABLE}.smoothing_sigma", 0)),
+            check_number(settings["min_area"], f"{TABLE}.min_area", 1, integer=True),
         )
         catalog = dict(detect_sources(*detection))
         self.detection_seconds = float(catalog.pop("seconds"))

@@ -7,27 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from hyrax.datasets._settings import check_number
 from hyrax.datasets.base import HyraxDataset
 from hyrax.datasets.transforms import HyraxImageDataset
 from hyrax.errors import ConfigError
 
 TABLE = "data_set.HyraxRandomDataset"
-
-
-def _check_int(settings: Mapping, key: str, minimum: int) -> int:
-    value = settings[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(
-            f"{TABLE}.{key} must be an integer >= {minimum}; got {value!r}.", key=f"{TABLE}.{key}"
-        )
-    return value
-
-
-def _check_fraction(settings: Mapping, key: str) -> float:
-    value = settings[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ConfigError(f"{TABLE}.{key} must be a number from 0 to 1; got {value!r}.", key=f"{TABLE}.{key}")
-    return float(value)
 
 
 class NumberedIds(Sequence):
@@ -42,14 +27,10 @@ class NumberedIds(Sequence):
         return self.count
 
     def __getitem__(self, index: Any) -> Any:
+        # Indexing a range gives Python's handling of negative indices, slices and IndexError.
         if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self.count))]
-        index = int(index)
-        if index < 0:
-            index += self.count
-        if not 0 <= index < self.count:
-            raise IndexError(f"id index {index} is out of range for {self.count} objects")
-        return f"{self.prefix}{index:0{self.width}d}"
+            return [self[i] for i in range(self.count)[index]]
+        return f"{self.prefix}{range(self.count)[index]:0{self.width}d}"
 
 
 class HyraxRandomDataset(HyraxImageDataset, HyraxDataset):
@@ -85,7 +66,7 @@ class HyraxRandomDataset(HyraxImageDataset, HyraxDataset):
             config = load_config()
         super().__init__(config)
         settings = config["data_set"]["HyraxRandomDataset"]
-        self.size = _check_int(settings, "size", 0)
+        self.size = check_number(settings["size"], f"{TABLE}.size", 0, integer=True)
         shape = settings["shape"]
         if (
             not isinstance(shape, Sequence)
@@ -97,13 +78,13 @@ class HyraxRandomDataset(HyraxImageDataset, HyraxDataset):
                 key=f"{TABLE}.shape",
             )
         self.shape = tuple(shape)
-        seed_key = "general.seed" if settings["seed"] is False else f"{TABLE}.seed"
-        self.seed = config["general"]["seed"] if settings["seed"] is False else settings["seed"]
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"{seed_key} must be an integer >= 0; got {self.seed!r}.", key=seed_key)
-        self.num_classes = _check_int(settings, "num_classes", 0)
-        self.nan_fraction = _check_fraction(settings, "nan_fraction")
-        self.inf_fraction = _check_fraction(settings, "inf_fraction")
+        if settings["seed"] is False:
+            self.seed = check_number(config["general"]["seed"], "general.seed", 0, integer=True)
+        else:
+            self.seed = check_number(settings["seed"], f"{TABLE}.seed", 0, integer=True)
+        self.num_classes = check_number(settings["num_classes"], f"{TABLE}.num_classes", 0, integer=True)
+        self.nan_fraction = float(check_number(settings["nan_fraction"], f"{TABLE}.nan_fraction", 0, 1))
+        self.inf_fraction = float(check_number(settings["inf_fraction"], f"{TABLE}.inf_fraction", 0, 1))
         if self.nan_fraction + self.inf_fraction > 1:
             raise ConfigError(
                 f"{TABLE}.nan_fraction + {TABLE}.inf_fraction = {self.nan_fraction + self.inf_fraction} "

@@ -35,26 +35,6 @@ def _kind(rng: np.random.Generator, fraction: float) -> str:
     return "trail" if half < 0.5 else "cosmic_ray"
 
 
-def artefact_kind(seed: int, index: int, fraction: float) -> str:
-    """Return which artefact object ``index`` has, without drawing its pixels.
-
-    Parameters
-    ----------
-    seed : int
-        Seed of the simulated sky.
-    index : int
-        Object index.
-    fraction : float
-        Fraction of objects with an artefact, from 0 to 1; half get a trail and half cosmic rays.
-
-    Returns
-    -------
-    str
-        One of ``ARTEFACT_KINDS``.
-    """
-    return _kind(_stream(seed, index), fraction)
-
-
 def _log_uniform(rng, bounds, size=None):
     return np.exp(rng.uniform(math.log(bounds[0]), math.log(bounds[1]), size))
 
@@ -127,7 +107,7 @@ class ArtefactSimulator:
 
     def kind(self, index: int) -> str:
         """Return which of ``ARTEFACT_KINDS`` object ``index`` has, without drawing its pixels."""
-        return artefact_kind(self.seed, index, self.fraction)
+        return _kind(_stream(self.seed, index), self.fraction)
 
     def draw(self, index: int) -> tuple[str, np.ndarray | None]:
         """Draw the artefact of object ``index``, if it has one, as counts to add to its image.

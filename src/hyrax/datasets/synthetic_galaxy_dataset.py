@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from hyrax.datasets._settings import check_number
 from hyrax.datasets.base import HyraxDataset
 from hyrax.datasets.random_dataset import NumberedIds
 from hyrax.datasets.synthetic_sky import METADATA_FIELDS, SyntheticSkyRenderer
@@ -81,10 +82,7 @@ class SyntheticGalaxyDataSet(HyraxImageDataset, HyraxDataset):
             config = load_config()
         super().__init__(config)
         settings = config["data_set"]["SyntheticGalaxyDataSet"]
-        size = settings["size"]
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ConfigError(f"{TABLE}.size must be an integer >= 1; got {size!r}.", key=f"{TABLE}.size")
-        self.size = size
+        self.size = check_number(settings["size"], f"{TABLE}.size", 1, integer=True)
         seed = config["general"]["seed"] if settings["seed"] is False else settings["seed"]
         if settings["stretch"] not in STRETCHES:
             raise ConfigError(
@@ -92,15 +90,10 @@ class SyntheticGalaxyDataSet(HyraxImageDataset, HyraxDataset):
                 key=f"{TABLE}.stretch",
             )
         self.stretch = settings["stretch"]
-        self.softening = float(settings["asinh_softening"])
-        if self.softening <= 0:
-            raise ConfigError(f"{TABLE}.asinh_softening must be > 0; got {self.softening}.", key=TABLE)
-        fraction = settings["artefact_fraction"]
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1:
-            raise ConfigError(
-                f"{TABLE}.artefact_fraction must be a number from 0 to 1; got {fraction!r}.",
-                key=f"{TABLE}.artefact_fraction",
-            )
+        self.softening = float(
+            check_number(settings["asinh_softening"], f"{TABLE}.asinh_softening", 0, above=True)
+        )
+        fraction = check_number(settings["artefact_fraction"], f"{TABLE}.artefact_fraction", 0, 1)
         weights = _class_weights(settings["class_weights"], settings["classes"])
         try:
             self.renderer = SyntheticSkyRenderer(

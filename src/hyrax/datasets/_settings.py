@@ -1,0 +1,18 @@
+"""The check of the numeric settings of the built-in datasets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hyrax.errors import ConfigError
+
+
+def check_number(value: Any, key: str, low: float, high: float | None = None, *, integer=False, above=False):
+    """Return ``value`` if it is a number (an int if ``integer``) >= ``low`` (> when ``above``) and
+    <= ``high``; otherwise raise ConfigError naming ``key``."""
+    number = not isinstance(value, bool) and isinstance(value, int if integer else (int, float))
+    if not (number and (value > low if above else value >= low) and (high is None or value <= high)):
+        bound = f"{'>' if above else '>='} {low}" if high is None else f"from {low} to {high}"
+        noun = "an integer" if integer else "a number"
+        raise ConfigError(f"{key} must be {noun} {bound}; got {value!r}.", key=key)
+    return value
