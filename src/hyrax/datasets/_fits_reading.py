@@ -14,9 +14,11 @@ the path.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -83,15 +85,14 @@ def _int(cards: dict[bytes, bytes], key: bytes, default: int | None = None) -> i
 
 
 def _layout(cards: dict[bytes, bytes]) -> tuple[int, tuple[int, ...], int]:
-    """Return BITPIX, the numpy-order shape and the padded data size in bytes of one HDU."""
+    """Return BITPIX, the numpy-order shape and the data size in bytes (before padding) of one HDU."""
     bitpix = _int(cards, b"BITPIX")
     naxis = _int(cards, b"NAXIS")
     shape = tuple(_int(cards, f"NAXIS{axis}".encode()) for axis in range(naxis, 0, -1))
     if bitpix not in _DTYPES:
         raise ImageReadError(f"BITPIX = {bitpix} is not a valid FITS data type")
     count = math.prod(shape) if naxis else 0
-    size = abs(bitpix) // 8 * _int(cards, b"GCOUNT", 1) * (_int(cards, b"PCOUNT", 0) + count)
-    return bitpix, shape, -(-size // BLOCK) * BLOCK
+    return bitpix, shape, abs(bitpix) // 8 * _int(cards, b"GCOUNT", 1) * (_int(cards, b"PCOUNT", 0) + count)
 
 
 def _locate(head: bytes, stream) -> tuple[str, tuple[int, ...], int, bool]:
@@ -197,18 +198,22 @@ def read_image(path: str) -> np.ndarray:
     return data.reshape(shape)
 
 
-def _astropy_image(path: str) -> np.ndarray:
-    import warnings
-
-    from astropy.io import fits
-
+@contextlib.contextmanager
+def _astropy_errors():
+    """Silence astropy's warnings about fixable header defects and turn its errors into ImageReadError."""
     try:
         with warnings.catch_warnings():
-            # Astropy warns about fixable header defects; the pixels are what matters here.
             warnings.simplefilter("ignore")
-            data = fits.getdata(path, memmap=False)
+            yield
     except Exception as error:
         raise ImageReadError(f"astropy cannot read it as FITS ({type(error).__name__}: {error})") from None
+
+
+def _astropy_image(path: str) -> np.ndarray:
+    from astropy.io import fits
+
+    with _astropy_errors():
+        data = fits.getdata(path, memmap=False)
     if not isinstance(data, np.ndarray) or data.dtype.names is not None:
         raise ImageReadError("its first data HDU is a table, not an image")
     return data
@@ -276,28 +281,19 @@ def _walk_hdus(head: bytes, stream, size: int, whole) -> list[tuple[int, ...]]:
         if shapes and not _block(head, stream, position).startswith(b"XTENSION"):
             break  # bytes after the last HDU (padding) are not an HDU
         cards, position = _header(head, stream, position)
-        bitpix, shape, padded = _layout(cards)
-        count = math.prod(shape) if shape else 0
-        data_size = abs(bitpix) // 8 * _int(cards, b"GCOUNT", 1) * (_int(cards, b"PCOUNT", 0) + count)
+        _, shape, data_size = _layout(cards)
         if position + data_size > size:
             raise ImageReadError(
                 f"it ends inside the data of HDU {len(shapes)} ({size} bytes, at least "
                 f"{position + data_size} announced): a truncated transfer"
             )
-        shapes.append(shape if count else ())
-        position += padded
+        shapes.append(shape if shape and math.prod(shape) else ())
+        position += -(-data_size // BLOCK) * BLOCK
     return shapes
 
 
 def _astropy_hdu_shapes(data: bytes) -> list[tuple[int, ...]]:
-    import warnings
-
     from astropy.io import fits
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with fits.open(io.BytesIO(data)) as hdus:
-                return [tuple(hdu.data.shape) if hdu.data is not None else () for hdu in hdus]
-    except Exception as error:
-        raise ImageReadError(f"astropy cannot read it as FITS ({type(error).__name__}: {error})") from None
+    with _astropy_errors(), fits.open(io.BytesIO(data)) as hdus:
+        return [tuple(hdu.data.shape) if hdu.data is not None else () for hdu in hdus]

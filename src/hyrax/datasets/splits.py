@@ -113,7 +113,12 @@ def make_splits(
         if counts[name] is None:
             counts[name] = left
             left = 0
-    if left and _covers_everything(sizes, n_objects):
+    fractions = [
+        size if isinstance(size, (float, np.floating)) else size / max(n_objects, 1)
+        for size in sizes.values()
+        if size is not False
+    ]
+    if left and sum(fractions) >= 1 - 1e-9:
         counts["train"] += left
 
     permutation = np.random.default_rng(seed).permutation(n_objects)
@@ -122,15 +127,6 @@ def make_splits(
         splits[name] = np.sort(permutation[start : start + counts[name]]).astype(np.int64)
         start += counts[name]
     return splits
-
-
-def _covers_everything(sizes: Mapping[str, Any], n_objects: int) -> bool:
-    total = 0.0
-    for size in sizes.values():
-        if size is False:
-            continue
-        total += size if isinstance(size, (float, np.floating)) else size / max(n_objects, 1)
-    return total >= 1 - 1e-9
 
 
 def splits_from_config(config: Mapping, n_objects: int) -> dict[str, np.ndarray]:
