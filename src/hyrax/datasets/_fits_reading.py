@@ -8,8 +8,8 @@ wraps the pixels in a numpy array, reading a small file with a single system cal
 :func:`astropy.io.fits.getdata`, so the result is always what ``getdata(path)`` returns: the primary
 HDU's image, or the first extension's when the primary HDU has no data.
 
-Both readers raise :class:`ImageReadError` with a one-line reason; the datasets add the object id and
-the path.
+Every reader here raises :class:`ImageReadError` with a one-line reason (the file is missing, not
+FITS, truncated, or holds no image); the datasets add the object id and the path.
 """
 
 from __future__ import annotations
@@ -128,23 +128,7 @@ def _open(path: str):
 
 
 def image_shape(path: str) -> tuple[int, ...]:
-    """Return the shape of the image in ``path`` from its header, checking the file is complete.
-
-    Parameters
-    ----------
-    path : str
-        A FITS file.
-
-    Returns
-    -------
-    tuple of int
-        The image shape in numpy order, e.g. ``(height, width)``.
-
-    Raises
-    ------
-    ImageReadError
-        When the file is missing, not FITS, truncated, or holds no image.
-    """
+    """Return the numpy-order shape of the image in ``path`` from its header; check the file is complete."""
     with _open(path) as stream:
         try:
             dtype, shape, offset, _ = _locate(stream.read(_HEADER_CHUNK), stream)
@@ -160,21 +144,8 @@ def image_shape(path: str) -> tuple[int, ...]:
 def read_image(path: str) -> np.ndarray:
     """Return the image of ``path``, equal to ``astropy.io.fits.getdata(path)``.
 
-    Parameters
-    ----------
-    path : str
-        A FITS file.
-
-    Returns
-    -------
-    numpy.ndarray
-        The pixels in the file's own dtype (often big-endian), possibly read-only; callers convert
-        them once, into their own buffer.
-
-    Raises
-    ------
-    ImageReadError
-        When the file is missing, not FITS, truncated, or holds no image.
+    The pixels keep the file's own dtype (often big-endian) and may be read-only; callers convert them
+    once, into their own buffer.
     """
     with _open(path) as stream:
         # A cutout fits in one read, which numpy then wraps without copying.
@@ -220,17 +191,10 @@ def _astropy_image(path: str) -> np.ndarray:
 
 
 def fill_nonfinite(image: np.ndarray, mode: str, quantile: float) -> None:
-    """Replace NaN and infinite pixels of a float32 ``image`` in place.
+    """Replace the NaN and infinite pixels of a float32 ``image`` in place, as ``mode`` says.
 
-    Parameters
-    ----------
-    image : numpy.ndarray
-        One 2-D float image.
-    mode : str
-        ``"zero"``, ``"quantile"`` (the ``quantile`` of the image's finite pixels, or 0 when it has
-        none) or ``"leave"``.
-    quantile : float
-        Between 0 and 1.
+    ``"zero"``, ``"quantile"`` (the ``quantile`` of the image's finite pixels, or 0 when it has none)
+    or ``"leave"``.
     """
     if mode == "leave":
         return
@@ -244,24 +208,10 @@ def fill_nonfinite(image: np.ndarray, mode: str, quantile: float) -> None:
 
 
 def hdu_shapes(source: bytes | str | os.PathLike) -> list[tuple[int, ...]]:
-    """Return the data shape of every HDU of a FITS file, checking that the file is complete.
+    """Return the numpy-order data shape of every HDU of a FITS file (its bytes, or its path).
 
-    Only the headers are read, so checking a large file costs no more than a small one.
-
-    Parameters
-    ----------
-    source : bytes or path
-        The whole file in memory, or its path.
-
-    Returns
-    -------
-    list of tuple of int
-        One shape per HDU, in numpy order; ``()`` for an HDU without data.
-
-    Raises
-    ------
-    ImageReadError
-        When the file is missing, not FITS, or ends before the data its headers announce.
+    An HDU without data has shape ``()``. Only the headers are read, so checking a large file costs no
+    more than a small one; a file that ends before the data its headers announce is an error.
     """
     if isinstance(source, (bytes, bytearray)):
         return _walk_hdus(bytes(source), io.BytesIO(source), len(source), lambda: bytes(source))
