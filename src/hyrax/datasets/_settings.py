@@ -1,4 +1,4 @@
-"""The check of the numeric settings of the built-in datasets."""
+"""Reading the settings of the built-in datasets."""
 
 from __future__ import annotations
 
@@ -16,3 +16,12 @@ def check_number(value: Any, key: str, low: float, high: float | None = None, *,
         noun = "an integer" if integer else "a number"
         raise ConfigError(f"{key} must be {noun} {bound}; got {value!r}.", key=key)
     return value
+
+
+def config_or_defaults(config: Any) -> Any:
+    """Return ``config``, or the default configuration when it is None."""
+    if config is None:
+        from hyrax.config import load_config
+
+        config = load_config()
+    return config

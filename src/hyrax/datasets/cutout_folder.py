@@ -1,27 +1,14 @@
 """The folder of cutouts the ``download`` verb writes and ``HSCDataSet`` reads.
 
-Folder layout
--------------
-.. code-block:: text
+Its layout is in the "The folder and its manifest" section of docs/download.md: one
+``<object_id>_<filter>.fits`` file per object and filter; ``manifest.fits``, a FITS table with one row
+per object and filter (``object_id``, ``filter``, ``filename``, empty when the cutout was not fetched,
+``status``, one of :data:`STATUSES`, ``time``, UTC ISO 8601) and per-object columns such as ``ra`` and
+``dec`` in degrees; and, while a download runs, the journal ``.manifest-journal.tsv``, one line per
+finished cutout, appended and flushed as it goes, so a killed download loses nothing it fetched.
 
-    <data_dir>/
-        <object_id>_<filter>.fits   one cutout per object and filter, e.g. 36411452835238206_HSC-G.fits
-        manifest.fits               FITS table, one row per object and filter, with the columns
-                                        object_id  str    the object's id
-                                        filter     str    the filter name, e.g. "HSC-G"
-                                        filename   str    the file, relative to <data_dir>; empty when
-                                                          the cutout was not fetched
-                                        status     str    "ok", "no data" (the service has none at
-                                                          that position), "failed" or "not tried"
-                                        time       str    when the file was written (UTC, ISO 8601)
-                                    and per-object columns such as ra and dec in degrees
-        .manifest-journal.tsv       while a download runs: one line per finished cutout, appended and
-                                    flushed as it goes, so a killed download loses nothing it fetched
-
-Object ids are written into file names with every character other than letters, digits and
-``_.-~`` percent-encoded (``a/b`` becomes ``a%2Fb``), so no id can name a file outside the folder, and
-the id is decoded again when a folder is scanned. File names are split at their last underscore, so an
-id may contain underscores but a filter name may not.
+Object ids are percent-encoded in file names, so no id can name a file outside the folder. File names
+are split at their last underscore, so an id may contain underscores but a filter name may not.
 
 Nothing here imports torch: the ``download`` and ``rebuild_manifest`` verbs use this module alone.
 """
@@ -60,10 +47,9 @@ _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 def filter_sort_key(name: str) -> tuple[int, int, str]:
     """Sort key putting HSC filters, then one-letter bands, in wavelength order; other names last."""
-    if name in HSC_FILTER_ORDER:
-        return (0, HSC_FILTER_ORDER.index(name), name)
-    if name in _BAND_ORDER:
-        return (1, _BAND_ORDER.index(name), name)
+    for rank, order in enumerate((HSC_FILTER_ORDER, _BAND_ORDER)):
+        if name in order:
+            return (rank, order.index(name), name)
     return (2, 0, name)
 
 
@@ -172,20 +158,6 @@ def read_manifest(directory: str | os.PathLike) -> tuple[list[tuple[str, str, st
     return rows, extra
 
 
-def newest_download_folder(results_root: str | os.PathLike) -> Path | None:
-    """The cutout folder of the newest complete ``download`` run under ``results_root``, if any."""
-    import json
-
-    from hyrax.results import list_results_dirs
-
-    for run in reversed(list_results_dirs(results_root, "download")):
-        try:
-            return Path(json.loads((run / DOWNLOAD_INFO_NAME).read_text())["data_dir"])
-        except (OSError, ValueError, KeyError):
-            continue
-    return None
-
-
 def _strings(column) -> list[str]:
     """A string column as ``str`` values; masked entries (astropy masks empty FITS strings) are ``""``."""
     if getattr(column, "mask", None) is not None:
@@ -208,10 +180,17 @@ def cutout_folder(
     fallback : path
         ``general.data_dir``.
     """
+    import json
+
+    from hyrax.results import list_results_dirs
+
     if data_dir:
         return Path(data_dir)
-    downloaded = newest_download_folder(results_root)
-    if downloaded is not None:
+    for run in reversed(list_results_dirs(results_root, "download")):
+        try:
+            downloaded = Path(json.loads((run / DOWNLOAD_INFO_NAME).read_text())["data_dir"])
+        except (OSError, ValueError, KeyError):
+            continue
         logger.info("Reading the cutouts of the newest download, in %s", downloaded)
         return downloaded
     return Path(fallback)

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from hyrax.datasets._fits_reading import ImageReadError, fill_nonfinite, image_shape, read_image
+from hyrax.datasets._settings import config_or_defaults
 from hyrax.datasets.base import HyraxDataset
 from hyrax.datasets.catalogs import catalog_column, column_values, read_catalog
 from hyrax.datasets.transforms import SCALINGS, HyraxImageDataset, crop_or_pad
@@ -105,10 +106,7 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
     """Name of the table in ``[data_set]`` this class reads its settings from."""
 
     def __init__(self, config: Mapping | None = None):
-        if config is None:
-            from hyrax.config import load_config
-
-            config = load_config()
+        config = config_or_defaults(config)
         super().__init__(config)
         self._configure_transforms(config)
         self._key = f"data_set.{self.config_table}"

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from hyrax.datasets._settings import config_or_defaults
 from hyrax.datasets.base import HyraxDataset
 from hyrax.errors import DataError
 from hyrax.inference.results_format import DATASET_CONFIG_NAME
@@ -83,10 +84,7 @@ class InferenceDataSet(HyraxDataset):
     """
 
     def __init__(self, config: Mapping | None = None, results_dir: str | os.PathLike | None = None):
-        if config is None:
-            from hyrax.config import load_config
-
-            config = load_config()
+        config = config_or_defaults(config)
         super().__init__(config)
         if results_dir is None:
             results_dir = config["data_set"]["InferenceDataSet"]["results_dir"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from hyrax.datasets._settings import check_number
+from hyrax.datasets._settings import check_number, config_or_defaults
 from hyrax.datasets.base import HyraxDataset
 from hyrax.datasets.transforms import HyraxImageDataset
 from hyrax.errors import ConfigError
@@ -60,10 +60,7 @@ class HyraxRandomDataset(HyraxImageDataset, HyraxDataset):
     """
 
     def __init__(self, config: Mapping | None = None):
-        if config is None:
-            from hyrax.config import load_config
-
-            config = load_config()
+        config = config_or_defaults(config)
         super().__init__(config)
         settings = config["data_set"]["HyraxRandomDataset"]
         self.size = check_number(settings["size"], f"{TABLE}.size", 0, integer=True)

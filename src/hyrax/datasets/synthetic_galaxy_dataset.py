@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from hyrax.datasets._settings import check_number
+from hyrax.datasets._settings import check_number, config_or_defaults
 from hyrax.datasets.base import HyraxDataset
 from hyrax.datasets.random_dataset import NumberedIds
 from hyrax.datasets.synthetic_sky import METADATA_FIELDS, SyntheticSkyRenderer
@@ -76,10 +76,7 @@ class SyntheticGalaxyDataSet(HyraxImageDataset, HyraxDataset):
     """
 
     def __init__(self, config: Mapping | None = None):
-        if config is None:
-            from hyrax.config import load_config
-
-            config = load_config()
+        config = config_or_defaults(config)
         super().__init__(config)
         settings = config["data_set"]["SyntheticGalaxyDataSet"]
         self.size = check_number(settings["size"], f"{TABLE}.size", 1, integer=True)

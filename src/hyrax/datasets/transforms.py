@@ -320,7 +320,14 @@ class HyraxImageDataset:
                     f"{type(error).__name__}: {error}. Transforms receive numpy arrays (channels, height, "
                     f"width); wrap a tensor-only transform in a function that calls torch.from_numpy."
                 ) from error
-            result = _to_float32(output, transform)
+            if hasattr(output, "detach") and hasattr(output, "numpy"):
+                output = output.detach().cpu().numpy()
+            if not isinstance(output, np.ndarray):
+                raise DataError(
+                    f"Transform {_name(transform)} returned {type(output).__name__}; it must return a numpy "
+                    f"array or a torch tensor."
+                )
+            result = output.astype(np.float32, copy=False)
         return result
 
 
@@ -334,14 +341,3 @@ def _name(transform: Transform) -> str:
     if name is None:
         return f"'{qualified_name(type(transform))}'"
     return f"'{getattr(transform, '__module__', None) or '?'}.{name}'"
-
-
-def _to_float32(output: Any, transform: Transform) -> np.ndarray:
-    if isinstance(output, np.ndarray):
-        return output.astype(np.float32, copy=False)
-    if hasattr(output, "detach") and hasattr(output, "numpy"):
-        return output.detach().cpu().numpy().astype(np.float32, copy=False)
-    raise DataError(
-        f"Transform {_name(transform)} returned {type(output).__name__}; it must return a numpy array "
-        f"or a torch tensor."
-    )
