@@ -62,12 +62,11 @@ class CachedDataset(HyraxDataset):
         super().__init__(dataset.config)
         self.dataset = dataset
         self.max_bytes = int(max_bytes)
-        self._tensors: dict[int, torch.Tensor] = {}
         self.clear_cache()
 
     def clear_cache(self) -> None:
         """Drop every cached array and reset the counters."""
-        self._tensors.clear()
+        self._tensors: dict[int, torch.Tensor] = {}
         self.nbytes = 0
         self.hits = 0
         self.misses = 0

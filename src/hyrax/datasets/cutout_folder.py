@@ -276,20 +276,19 @@ def rebuild_manifest(directory: str | os.PathLike) -> Path:
 
 def _old_object_columns(directory: Path) -> dict[str, tuple[np.dtype, dict[str, object]]]:
     """The per-object columns of the folder's current manifest, as ``name -> (dtype, {id: value})``."""
-    columns: dict[str, tuple[np.dtype, dict[str, object]]] = {}
     if not (directory / MANIFEST_NAME).is_file():
-        return columns
+        return {}
     try:
         old_rows, old_extra = read_manifest(directory)
     except DataError as error:
         logger.warning("The old manifest is unreadable; its extra columns are lost: %s", error)
-        return columns
-    for name, values in old_extra.items():
-        by_id: dict[str, object] = {}
-        for (object_id, _, _), value in zip(old_rows, values, strict=True):
-            by_id.setdefault(object_id, value)
-        columns[name] = (values.dtype, by_id)
-    return columns
+        return {}
+    # Reversed, so that an object's first row gives its value.
+    old_ids = [row[0] for row in reversed(old_rows)]
+    return {
+        name: (values.dtype, dict(zip(old_ids, values[::-1], strict=True)))
+        for name, values in old_extra.items()
+    }
 
 
 def _no_cutouts_message(directory: Path) -> str:

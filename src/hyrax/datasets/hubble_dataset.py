@@ -73,12 +73,11 @@ def detect_sources(detection_sigma: float, smoothing_sigma: float, min_area: int
     centre = np.median(mean)
     noise = 1.4826 * np.median(np.abs(mean - centre))
     smoothed = ndimage.gaussian_filter(mean, smoothing_sigma) if smoothing_sigma > 0 else mean
-    labels, count = ndimage.label(smoothed > centre + detection_sigma * noise)
-    keep = np.bincount(labels.ravel(), minlength=count + 1) >= min_area
+    labels, _ = ndimage.label(smoothed > centre + detection_sigma * noise)
+    keep = np.bincount(labels.ravel()) >= min_area
     keep[0] = False
-    relabel = np.zeros(count + 1, dtype=np.int32)
-    relabel[keep] = np.arange(1, keep.sum() + 1)
-    labels = relabel[labels]
+    # Number the sources that are kept 1, 2, ... in their original order, and the rest 0 (sky).
+    labels = (np.cumsum(keep) * keep)[labels]
     index = np.arange(1, keep.sum() + 1)
 
     catalog = {
@@ -89,11 +88,8 @@ def detect_sources(detection_sigma: float, smoothing_sigma: float, min_area: int
         catalog[f"flux_{name}"] = ndimage.sum_labels(bands[band], labels, index)
     catalog["peak"] = ndimage.maximum(mean, labels, index)
     # Weighting by clipped flux keeps the centroid inside the source even where noise dips below the sky.
-    weights = np.clip(mean, 0, None)
-    total = ndimage.sum_labels(weights, labels, index)
-    rows, columns = np.indices(mean.shape)
-    catalog["y"] = ndimage.sum_labels(weights * rows, labels, index) / total
-    catalog["x"] = ndimage.sum_labels(weights * columns, labels, index) / total
+    centroids = ndimage.center_of_mass(np.clip(mean, 0, None), labels, index)
+    catalog["y"], catalog["x"] = np.array(centroids, dtype=np.float64).reshape(-1, 2).T
     catalog["area"] = catalog["area"].astype(np.int64)
     order = np.argsort(-catalog["flux"], kind="stable")
     table = {}

@@ -28,15 +28,13 @@ class ResultIds(Sequence):
         return len(self.reader)
 
     def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            start, stop, step = index.indices(len(self))
-            if step == 1:
-                return self.reader.read(start, stop)["id"].tolist()
-            return self.reader.take(np.arange(start, stop, step))["id"].tolist()
-        index = int(index)
-        if index < 0:
-            index += len(self)
-        return str(self.reader.row(index)["id"])
+        # Indexing a range resolves negative indices and slices as a list does.
+        positions = range(len(self))[index]
+        if isinstance(positions, int):
+            return str(self.reader.row(positions)["id"])
+        if positions.step == 1:
+            return self.reader.read(positions.start, positions.stop)["id"].tolist()
+        return self.reader.take(np.asarray(positions))["id"].tolist()
 
     def __iter__(self) -> Iterator[str]:
         for file in self.reader.files:
