@@ -146,10 +146,7 @@ def read_manifest(directory: str | os.PathLike) -> tuple[list[tuple[str, str, st
             f"hyrax.datasets.hsc_dataset.rebuild_manifest('{directory}')."
         )
     ids, filters, names = (_strings(table[name]) for name in MANIFEST_COLUMNS)
-    rows = [
-        (str(i), str(f).strip(), str(n).strip() if n else "")
-        for i, f, n in zip(ids, filters, names, strict=True)
-    ]
+    rows = [(i, f.strip(), n.strip()) for i, f, n in zip(ids, filters, names, strict=True)]
     extra = {
         name: column_values(table[name])
         for name in table.colnames

@@ -87,20 +87,9 @@ class ArtefactSimulator:
         A trail's brightness in each band relative to band ``ref`` (sunlight reflected by a satellite).
     ref : int
         The band whose noise sets a trail's peak.
-
-    Raises
-    ------
-    ValueError
-        If ``fraction`` is not a number from 0 to 1.
     """
 
     def __init__(self, seed, fraction, image_size, noise_sigma, colour, ref=0):
-        try:
-            fraction = float(fraction)
-        except (TypeError, ValueError):
-            fraction = math.nan
-        if not 0.0 <= fraction <= 1.0:
-            raise ValueError(f"Invalid artefact_fraction={fraction!r}: expected a fraction from 0 to 1.")
         self.seed, self.fraction, self.image_size, self.ref = int(seed), fraction, int(image_size), int(ref)
         self.noise_sigma = np.asarray(noise_sigma, dtype=float)
         self.colour = np.asarray(colour, dtype=float)

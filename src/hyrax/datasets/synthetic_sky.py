@@ -132,6 +132,9 @@ class SyntheticSkyRenderer:
             raise _fail("magnitude_range", magnitude_range, "expected (bright, faint) with bright < faint")
         (zero_point,) = _floats("zero_point", [zero_point], 1)
         (read_noise,) = _floats("read_noise", [read_noise], 1)
+        (artefact_fraction,) = _floats("artefact_fraction", [artefact_fraction], 1)
+        if not 0 <= artefact_fraction <= 1:
+            raise _fail("artefact_fraction", artefact_fraction, "expected a fraction from 0 to 1")
         if read_noise < 0:
             raise _fail("read_noise", read_noise, "expected a value >= 0 counts")
         fwhm = psf_fwhm if psf_fwhm is not None else _PSF_FWHM
