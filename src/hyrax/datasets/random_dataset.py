@@ -97,12 +97,9 @@ class HyraxRandomDataset(HyraxImageDataset, HyraxDataset):
     def __len__(self) -> int:
         return self.size
 
-    def _rng(self, index: int, stream: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, stream, index])
-
     def get_data(self, index: int) -> np.ndarray:
         """Return object ``index``: random values, transformed, with the configured bad pixels."""
-        rng = self._rng(index, 0)
+        rng = np.random.default_rng([self.seed, 0, index])
         data = self.apply_transforms(rng.random(self.shape, dtype=np.float32))
         n_pixels = data.size
         n_nan = int(round(self.nan_fraction * n_pixels))

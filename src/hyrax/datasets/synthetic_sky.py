@@ -9,13 +9,13 @@ parameter, and with sky-limited Poisson-like plus read noise. Pixel values are s
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping
 
 import numpy as np
 
 from hyrax.datasets.synthetic_artefacts import ArtefactSimulator
+from hyrax.errors import closest_match
 
 DEFAULT_CLASSES = ("elliptical", "spiral", "edge_on", "star", "blend")
 METADATA_FIELDS = (
@@ -63,8 +63,8 @@ def _check_int(name, value, minimum):
 def _check_names(name, values, valid):
     for value in values:
         if value not in valid:
-            hint = difflib.get_close_matches(str(value), valid, n=1)
-            hint = f" (did you mean {hint[0]!r}?)" if hint else ""
+            hint = closest_match(str(value), valid)
+            hint = f" (did you mean {hint!r}?)" if hint else ""
             raise _fail(name, values, f"unknown entry {value!r}{hint}; valid: {valid}")
     if not values or len(set(values)) != len(values):
         raise _fail(name, values, f"expected distinct names from {valid}")

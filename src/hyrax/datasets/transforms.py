@@ -279,27 +279,23 @@ class HyraxImageDataset:
     ((1, 2, 2), 0.762)
     """
 
-    def _transform_stack(self) -> list[Transform]:
-        return self.__dict__.setdefault("_transforms", [])
+    _transforms: tuple[Transform, ...] = ()
 
     def _configure_transforms(self, config: Mapping | None) -> None:
         """Replace the transform stack with the transforms ``config["data_set"]`` names (none if None)."""
-        stack = self._transform_stack()
-        stack.clear()
-        if config is not None:
-            table = config["data_set"]
-            stack.extend(build_transforms(table.get("transforms", []), table.get("crop_to", False)))
+        table = {} if config is None else config["data_set"]
+        self._transforms = tuple(build_transforms(table.get("transforms", []), table.get("crop_to", False)))
 
     def _update_transform(self, transform: Transform) -> None:
         """Append ``transform`` to the stack; it runs after every transform already there."""
         if not callable(transform):
             raise TypeError(f"A transform must be callable; got {transform!r} ({type(transform).__name__}).")
-        self._transform_stack().append(transform)
+        self._transforms = (*self._transforms, transform)
 
     @property
     def transforms(self) -> tuple[Transform, ...]:
         """The transforms applied by :meth:`apply_transforms`, in order."""
-        return tuple(self._transform_stack())
+        return self._transforms
 
     def apply_transforms(self, array: np.ndarray) -> np.ndarray:
         """Run ``array`` through every transform in order and return a float32 array.
@@ -311,7 +307,7 @@ class HyraxImageDataset:
             names the transform.
         """
         result = np.asarray(array, dtype=np.float32)
-        for transform in self._transform_stack():
+        for transform in self._transforms:
             try:
                 output = transform(result)
             except Exception as error:
