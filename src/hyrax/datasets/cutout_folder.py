@@ -15,6 +15,7 @@ Nothing here imports torch: the ``download`` and ``rebuild_manifest`` verbs use 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -111,12 +112,7 @@ def scan_folder(directory: str | os.PathLike) -> list[tuple[str, str, str]]:
         ``(object_id, filter, filename)`` per file, sorted by object id (numerically when the ids are
         numbers) and filter.
     """
-    rows = []
-    with os.scandir(directory) as entries:
-        for entry in entries:
-            parsed = parse_cutout_filename(entry.name)
-            if parsed:
-                rows.append((*parsed, entry.name))
+    rows = [(*parsed, name) for name in os.listdir(directory) if (parsed := parse_cutout_filename(name))]
     return sorted(rows, key=lambda row: (_id_sort_key(row[0]), filter_sort_key(row[1])))
 
 
@@ -209,10 +205,8 @@ def journal_positions(directory: str | os.PathLike) -> dict[str, tuple[float, fl
             fields = line.rstrip("\n").split("\t")
             # A download killed while writing leaves a partial last line, which is skipped.
             if len(fields) == 7:
-                try:
+                with contextlib.suppress(ValueError):
                     positions[unquote(fields[0])] = (float(fields[5]), float(fields[6]))
-                except ValueError:
-                    continue
     return positions
 
 

@@ -1,17 +1,10 @@
 """``HSCDataSet``: cutouts in the folder layout the ``download`` verb writes (from any survey).
 
-The layout (``<object_id>_<filter>.fits`` files and ``manifest.fits``) is described in
-:mod:`hyrax.datasets.cutout_folder`, which also holds :func:`rebuild_manifest`. When
-``manifest.fits`` exists it is the list of objects and files; otherwise the folder is scanned. The
-folder is ``data_set.HSCDataSet.data_dir``; when that is false, the folder of the newest complete
-``download`` run, or ``general.data_dir`` if there is none.
-
-The dataset stacks the filters chosen by ``data_set.HSCDataSet.filters`` (all filters found, in
-wavelength order, by default) and leaves out objects that lack one of them, with one warning that
-counts the objects missing each filter. Reading, cropping to a common size and NaN handling are those
-of :class:`~hyrax.datasets.fits_image_dataset.FitsImageDataSet`, and so is the scaling of each cutout
-(``data_set.HSCDataSet.scaling``, ``"asinh"`` by default), which puts the cutouts of every filter in
-units of their own noise.
+The layout and :func:`rebuild_manifest` are in :mod:`hyrax.datasets.cutout_folder`. The objects and
+files are those of ``manifest.fits`` when it exists, else of a scan of the folder. Objects that lack
+one of the chosen filters are left out, with one warning that counts the objects missing each filter.
+Reading, cropping, NaN handling and scaling are those of
+:class:`~hyrax.datasets.fits_image_dataset.FitsImageDataSet`.
 """
 
 from __future__ import annotations

@@ -111,10 +111,7 @@ class ArtefactSimulator:
         kind : str
             One of ``ARTEFACT_KINDS``.
         counts : numpy.ndarray or None
-            float32 array of shape ``(n_bands, image_size, image_size)``, or None for ``"none"``. A
-            trail is a line 1-2 pixels wide (FWHM) at a random angle and offset, peaking at 20-120
-            times the sky noise of band ``ref``; cosmic rays are 1-3 single pixels or 2-3 pixel
-            streaks in one band, each pixel 50-300 times that band's noise.
+            float32 array of shape ``(n_bands, image_size, image_size)``, or None for ``"none"``.
         """
         if self.fraction == 0.0:
             return "none", None
