@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from hyrax.datasets._fits_reading import ImageReadError, fill_nonfinite, image_shape, read_image
-from hyrax.datasets._settings import config_or_defaults
+from hyrax.datasets._settings import check_number, config_or_defaults
 from hyrax.datasets.base import HyraxDataset
 from hyrax.datasets.catalogs import catalog_column, column_values, read_catalog
 from hyrax.datasets.transforms import SCALINGS, HyraxImageDataset, crop_or_pad
@@ -116,7 +116,7 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
         self._load(self._read_objects(table))
 
     def _read_options(self, table: Mapping) -> None:
-        nan_mode, quantile, on_missing = table["nan_mode"], table["nan_quantile"], table["on_missing"]
+        nan_mode, on_missing = table["nan_mode"], table["on_missing"]
         # Tables of subclasses written before the key existed lack it; they get the same default.
         scaling = table.get("scaling", next(iter(SCALINGS)))
         for name, value, valid in (
@@ -130,11 +130,7 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
                     f"{did_you_mean(str(value), valid)}",
                     key=f"{self._key}.{name}",
                 )
-        if not 0.0 <= quantile <= 1.0:
-            raise ConfigError(
-                f"{self._key}.nan_quantile must be between 0 and 1, e.g. 0.05; got {quantile!r}.",
-                key=f"{self._key}.nan_quantile",
-            )
+        quantile = check_number(table["nan_quantile"], f"{self._key}.nan_quantile", 0, 1)
         shape = table["shape"]
         if shape is not False and not (
             len(shape) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)

@@ -121,12 +121,10 @@ def make_splits(
     if left and sum(fractions) >= 1 - 1e-9:
         counts["train"] += left
 
-    permutation = np.random.default_rng(seed).permutation(n_objects)
-    splits, start = {}, 0
-    for name in SPLIT_NAMES:
-        splits[name] = np.sort(permutation[start : start + counts[name]]).astype(np.int64)
-        start += counts[name]
-    return splits
+    # The objects after the three splits (when the sizes leave some) are in no split.
+    bounds = np.cumsum([counts[name] for name in SPLIT_NAMES])
+    parts = np.split(np.random.default_rng(seed).permutation(n_objects), bounds)
+    return {name: np.sort(part).astype(np.int64) for name, part in zip(SPLIT_NAMES, parts, strict=False)}
 
 
 def splits_from_config(config: Mapping, n_objects: int) -> dict[str, np.ndarray]:
