@@ -330,17 +330,13 @@ def write_manifest_in_chunks(
     """
     from astropy.io import fits
 
-    float_columns = list(float_columns)
-    formats = [(name, f"{max(1, width)}A") for name, width in string_widths.items()]
-    formats += [(name, "D") for name in float_columns]
-    header = fits.BinTableHDU.from_columns(
-        [fits.Column(name=name, format=code) for name, code in formats], nrows=0
-    ).header
-    header["NAXIS2"] = n_rows
     dtype = np.dtype(
         [(name, f"S{max(1, width)}") for name, width in string_widths.items()]
         + [(name, ">f8") for name in float_columns]
     )
+    # Astropy writes the header of an empty table of this layout; only the row count changes.
+    header = fits.BinTableHDU(np.zeros(0, dtype)).header
+    header["NAXIS2"] = n_rows
     path = Path(path)
     written = 0
     with replacing(path) as temporary, open(temporary, "wb") as stream:
