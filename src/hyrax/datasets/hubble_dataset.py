@@ -129,15 +129,11 @@ class HubbleDeepFieldDataSet(HyraxImageDataset, HyraxDataset):
         catalog = dict(detect_sources(*detection))
         self.detection_seconds = float(catalog.pop("seconds"))
         self._catalog = catalog
-        half = self.stamp_size // 2
+        size = self.stamp_size
         # Padding once by the stamp size lets every stamp be a plain slice, even at the edges.
-        self._padded = np.pad(
-            _load_image(), ((0, 0), (self.stamp_size, self.stamp_size), (self.stamp_size,) * 2)
-        )
-        self._corners = (
-            np.rint(catalog["y"]).astype(np.int64) - half + self.stamp_size,
-            np.rint(catalog["x"]).astype(np.int64) - half + self.stamp_size,
-        )
+        self._padded = np.pad(_load_image(), ((0, 0), (size, size), (size, size)))
+        centres = np.rint(np.column_stack([catalog["y"], catalog["x"]])).astype(np.int64)
+        self._corners = centres - size // 2 + size
         self._ids = [f"hdf_{index:05d}" for index in range(len(catalog["flux"]))]
         self._configure_transforms(config)
 
@@ -146,7 +142,7 @@ class HubbleDeepFieldDataSet(HyraxImageDataset, HyraxDataset):
 
     def get_data(self, index: int) -> np.ndarray:
         """The stamp around source ``index``, float32 ``(3, stamp_size, stamp_size)``, transformed."""
-        top, left = self._corners[0][index], self._corners[1][index]
+        top, left = self._corners[index]
         stamp = self._padded[:, top : top + self.stamp_size, left : left + self.stamp_size].copy()
         return self.apply_transforms(stamp)
 
