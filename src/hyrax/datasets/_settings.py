@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from hyrax.errors import ConfigError
@@ -25,3 +26,9 @@ def config_or_defaults(config: Any) -> Any:
 
         config = load_config()
     return config
+
+
+def positive_ints(value: Any, length: int | None = None) -> bool:
+    """True for a non-empty list of positive integers, of ``length`` items when that is given."""
+    sized = isinstance(value, Sequence) and len(value) > 0 and length in (None, len(value))
+    return sized and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)

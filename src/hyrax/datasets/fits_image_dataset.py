@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from hyrax.datasets._fits_reading import ImageReadError, fill_nonfinite, image_shape, read_image
-from hyrax.datasets._settings import check_number, config_or_defaults
+from hyrax.datasets._settings import check_number, config_or_defaults, positive_ints
 from hyrax.datasets.base import HyraxDataset
 from hyrax.datasets.catalogs import catalog_column, column_values, read_catalog
 from hyrax.datasets.transforms import SCALINGS, HyraxImageDataset, crop_or_pad
@@ -132,9 +132,7 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
                 )
         quantile = check_number(table["nan_quantile"], f"{self._key}.nan_quantile", 0, 1)
         shape = table["shape"]
-        if shape is not False and not (
-            len(shape) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
-        ):
+        if shape is not False and not positive_ints(shape, 2):
             raise ConfigError(
                 f"{self._key}.shape must be [height, width] with two positive integers, or false for the "
                 f"most common cutout size; got {shape!r}.",

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from hyrax.datasets._settings import check_number, config_or_defaults
+from hyrax.datasets._settings import check_number, config_or_defaults, positive_ints
 from hyrax.datasets.base import HyraxDataset
 from hyrax.datasets.transforms import HyraxImageDataset
 from hyrax.errors import ConfigError
@@ -65,11 +65,7 @@ class HyraxRandomDataset(HyraxImageDataset, HyraxDataset):
         settings = config["data_set"]["HyraxRandomDataset"]
         self.size = check_number(settings["size"], f"{TABLE}.size", 0, integer=True)
         shape = settings["shape"]
-        if (
-            not isinstance(shape, Sequence)
-            or not shape
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
-        ):
+        if not positive_ints(shape):
             raise ConfigError(
                 f"{TABLE}.shape must be a list of positive integers such as [3, 32, 32]; got {shape!r}.",
                 key=f"{TABLE}.shape",

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from hyrax.datasets._settings import positive_ints
 from hyrax.errors import ConfigError, DataError, did_you_mean
 from hyrax.registry import import_object, qualified_name
 
@@ -176,11 +177,7 @@ def _resolve(entry: Any, crop_to: Any) -> Transform:
                 "Set data_set.crop_to = [height, width].",
                 key="data_set.crop_to",
             )
-        if not (
-            isinstance(crop_to, Sequence)
-            and len(crop_to) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in crop_to)
-        ):
+        if not positive_ints(crop_to, 2):
             raise ConfigError(
                 f"data_set.crop_to must be [height, width] with two positive integers, e.g. [32, 32]. "
                 f"Got {crop_to!r}.",
@@ -238,9 +235,7 @@ def build_transforms(names: Sequence[str], crop_to: Sequence[int] | bool = False
     ConfigError
         For an unknown name, an import path that cannot be loaded, or an invalid ``crop_to``.
     """
-    if isinstance(names, str):
-        names = [names]
-    entries = list(names)
+    entries = [names] if isinstance(names, str) else list(names)
     if crop_to is not False and "crop_to" not in entries:
         entries.insert(0, "crop_to")
     return [_resolve(entry, crop_to) for entry in entries]
