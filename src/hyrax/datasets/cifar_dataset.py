@@ -90,7 +90,6 @@ def decode_archive(archive_path: str | Path, split: str) -> tuple[np.ndarray, np
         Names of the classes, indexed by label.
     """
     archive_path = Path(archive_path)
-    images, labels = [], []
     try:
         archive = tarfile.open(archive_path, "r:gz")  # noqa: SIM115 (closed by the with block below)
     except tarfile.TarError as error:
@@ -102,11 +101,10 @@ def decode_archive(archive_path: str | Path, split: str) -> tuple[np.ndarray, np
         class_names = [
             n.decode() for n in _read_member(archive, archive_path, "batches.meta")[b"label_names"]
         ]
-        for name in SPLIT_MEMBERS[split]:
-            batch = _read_member(archive, archive_path, name)
-            images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, *IMAGE_SHAPE))
-            labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
-    return np.concatenate(images), np.concatenate(labels), class_names
+        batches = [_read_member(archive, archive_path, name) for name in SPLIT_MEMBERS[split]]
+    images = np.concatenate([np.asarray(batch[b"data"], dtype=np.uint8) for batch in batches])
+    labels = np.concatenate([np.asarray(batch[b"labels"], dtype=np.int64) for batch in batches])
+    return images.reshape(-1, *IMAGE_SHAPE), labels, class_names
 
 
 def fetch_archive(url: str, known_hash: str | None, directory: Path) -> Path:
