@@ -159,11 +159,7 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
         columns = self._filename_columns(table)
         base = Path(table["data_dir"]) if table["data_dir"] else path.parent
         paths = []
-        per_filter = bool(table["filename_columns"])
-        for channel, column_name in columns.items():
-            column_key = (
-                f"{self._key}.filename_columns.{channel}" if per_filter else f"{self._key}.filename_column"
-            )
+        for column_name, column_key in columns.values():
             names = catalog_column(catalog, column_name, column_key, path).tolist()
             paths.append([os.path.join(base, os.path.expanduser(str(n))) if n else "" for n in names])
         metadata = {
@@ -171,7 +167,8 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
         }
         return ObjectFiles(ids=ids, channels=list(columns), paths=paths, metadata=metadata)
 
-    def _filename_columns(self, table: Mapping) -> dict[str, str]:
+    def _filename_columns(self, table: Mapping) -> dict[str, tuple[str, str]]:
+        """Map each channel to its catalog column and the configuration key that names that column."""
         per_filter = dict(table["filename_columns"])
         filters = table["filters"]
         if not per_filter:
@@ -181,9 +178,9 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
                     f"empty. List one catalog column per filter there, or set filters = false.",
                     key=f"{self._key}.filters",
                 )
-            return {table["filename_column"]: table["filename_column"]}
-        if filters is False:
-            return per_filter
+            column = table["filename_column"]
+            return {column: (column, f"{self._key}.filename_column")}
+        filters = per_filter if filters is False else filters
         unknown = [name for name in filters if name not in per_filter]
         if unknown:
             raise ConfigError(
@@ -192,7 +189,7 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
                 f"Defined filters: {', '.join(per_filter)}.",
                 key=f"{self._key}.filters",
             )
-        return {name: per_filter[name] for name in filters}
+        return {name: (per_filter[name], f"{self._key}.filename_columns.{name}") for name in filters}
 
     def _load(self, objects: ObjectFiles) -> None:
         """Check every file's header, drop or report bad ones, and fix the common cutout shape."""
