@@ -101,9 +101,7 @@ class InferenceDataSet(HyraxDataset):
     def __getstate__(self) -> dict[str, Any]:
         # A pickled np.memmap becomes an in-memory copy of the whole file, so data-loader workers
         # started with "spawn" reopen the files instead of receiving them.
-        state = self.__dict__.copy()
-        state.update(reader=None, _ids=None, _origin=None)
-        return state
+        return {**self.__dict__, "reader": None, "_ids": None, "_origin": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
