@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from hyrax.errors import ConfigError
+from hyrax.errors import ConfigError, did_you_mean
 
 
 def check_number(value: Any, key: str, low: float, high: float | None = None, *, integer=False, above=False):
@@ -32,3 +32,14 @@ def positive_ints(value: Any, length: int | None = None) -> bool:
     """True for a non-empty list of positive integers, of ``length`` items when that is given."""
     sized = isinstance(value, Sequence) and len(value) > 0 and length in (None, len(value))
     return sized and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+
+
+def check_choice(value: Any, key: str, choices: Iterable[str]) -> Any:
+    """Return ``value`` if it is one of ``choices``; otherwise raise ConfigError naming ``key``."""
+    if value not in choices:
+        raise ConfigError(
+            f"{key} must be one of {', '.join(map(repr, choices))}; got {value!r}."
+            f"{did_you_mean(str(value), choices)}",
+            key=key,
+        )
+    return value

@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from hyrax.datasets._settings import check_choice
 from hyrax.datasets.base import HyraxDataset
 from hyrax.datasets.transforms import HyraxImageDataset
-from hyrax.errors import ConfigError, DataError
+from hyrax.errors import DataError
 
 TABLE = "data_set.HyraxCifarDataSet"
 ARCHIVE_NAME = "cifar-10-python.tar.gz"
@@ -157,12 +158,7 @@ class HyraxCifarDataSet(HyraxImageDataset, HyraxDataset):
     def __init__(self, config: Mapping):
         super().__init__(config)
         settings = config["data_set"]["HyraxCifarDataSet"]
-        self.split = settings["split"]
-        if self.split not in SPLIT_MEMBERS:
-            raise ConfigError(
-                f"{TABLE}.split must be one of {', '.join(map(repr, SPLIT_MEMBERS))}; got {self.split!r}.",
-                key=f"{TABLE}.split",
-            )
+        self.split = check_choice(settings["split"], f"{TABLE}.split", SPLIT_MEMBERS)
         known_hash = settings["known_hash"] or None
         directory = Path(config["general"]["data_dir"]).resolve() / "cifar10"
         self.archive_path = fetch_archive(settings["url"], known_hash, directory)

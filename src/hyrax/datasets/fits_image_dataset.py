@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from hyrax.datasets._fits_reading import ImageReadError, fill_nonfinite, image_shape, read_image
-from hyrax.datasets._settings import check_number, config_or_defaults, positive_ints
+from hyrax.datasets._settings import check_choice, check_number, config_or_defaults, positive_ints
 from hyrax.datasets.base import HyraxDataset
 from hyrax.datasets.catalogs import catalog_column, column_values, read_catalog
 from hyrax.datasets.transforms import SCALINGS, HyraxImageDataset, crop_or_pad
@@ -116,21 +116,12 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
         self._load(self._read_objects(table))
 
     def _read_options(self, table: Mapping) -> None:
-        nan_mode, on_missing = table["nan_mode"], table["on_missing"]
+        self._nan_mode = check_choice(table["nan_mode"], f"{self._key}.nan_mode", NAN_MODES)
+        self._on_missing = check_choice(table["on_missing"], f"{self._key}.on_missing", ON_MISSING)
         # Tables of subclasses written before the key existed lack it; they get the same default.
         scaling = table.get("scaling", next(iter(SCALINGS)))
-        for name, value, valid in (
-            ("nan_mode", nan_mode, NAN_MODES),
-            ("on_missing", on_missing, ON_MISSING),
-            ("scaling", scaling, SCALINGS),
-        ):
-            if value not in valid:
-                raise ConfigError(
-                    f"{self._key}.{name} must be one of {', '.join(map(repr, valid))}; got {value!r}."
-                    f"{did_you_mean(str(value), valid)}",
-                    key=f"{self._key}.{name}",
-                )
-        quantile = check_number(table["nan_quantile"], f"{self._key}.nan_quantile", 0, 1)
+        self.scaling = check_choice(scaling, f"{self._key}.scaling", SCALINGS)
+        self._nan_quantile = float(check_number(table["nan_quantile"], f"{self._key}.nan_quantile", 0, 1))
         shape = table["shape"]
         if shape is not False and not positive_ints(shape, 2):
             raise ConfigError(
@@ -138,8 +129,6 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
                 f"most common cutout size; got {shape!r}.",
                 key=f"{self._key}.shape",
             )
-        self._nan_mode, self._nan_quantile, self._on_missing = nan_mode, float(quantile), on_missing
-        self.scaling = scaling
         self._configured_shape = None if shape is False else (int(shape[0]), int(shape[1]))
 
     def _read_objects(self, table: Mapping) -> ObjectFiles:

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from hyrax.datasets._settings import check_number, config_or_defaults
+from hyrax.datasets._settings import check_choice, check_number, config_or_defaults
 from hyrax.datasets.base import HyraxDataset
 from hyrax.datasets.random_dataset import NumberedIds
 from hyrax.datasets.synthetic_sky import METADATA_FIELDS, SyntheticSkyRenderer
@@ -81,12 +81,7 @@ class SyntheticGalaxyDataSet(HyraxImageDataset, HyraxDataset):
         settings = config["data_set"]["SyntheticGalaxyDataSet"]
         self.size = check_number(settings["size"], f"{TABLE}.size", 1, integer=True)
         seed = config["general"]["seed"] if settings["seed"] is False else settings["seed"]
-        if settings["stretch"] not in STRETCHES:
-            raise ConfigError(
-                f"{TABLE}.stretch must be one of {', '.join(STRETCHES)}; got {settings['stretch']!r}.",
-                key=f"{TABLE}.stretch",
-            )
-        self.stretch = settings["stretch"]
+        self.stretch = check_choice(settings["stretch"], f"{TABLE}.stretch", STRETCHES)
         self.softening = float(
             check_number(settings["asinh_softening"], f"{TABLE}.asinh_softening", 0, above=True)
         )
