@@ -31,11 +31,12 @@ def config_or_defaults(config: Any) -> Any:
 def positive_ints(value: Any, length: int | None = None) -> bool:
     """True for a non-empty list of positive integers, of ``length`` items when that is given."""
     sized = isinstance(value, Sequence) and len(value) > 0 and length in (None, len(value))
-    return sized and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    return sized and all(isinstance(size, int) and not isinstance(size, bool) and size > 0 for size in value)
 
 
 def check_choice(value: Any, key: str, choices: Iterable[str]) -> Any:
     """Return ``value`` if it is one of ``choices``; otherwise raise ConfigError naming ``key``."""
+    choices = tuple(choices)
     if value not in choices:
         raise ConfigError(
             f"{key} must be one of {', '.join(map(repr, choices))}; got {value!r}."
