@@ -212,10 +212,8 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
     def _handle_failures(self, objects: ObjectFiles, failures: list[tuple[int, str, str]]) -> np.ndarray:
         if not failures:
             return np.arange(len(objects.ids))
-        listed = "; ".join(
-            f"object '{objects.ids[i]}': {f'{path}: ' if path else ''}{why}"
-            for i, path, why in failures[:_LISTED]
-        )
+        reasons = [(objects.ids[index], f"{path}: {why}" if path else why) for index, path, why in failures]
+        listed = "; ".join(f"object '{object_id}': {reason}" for object_id, reason in reasons[:_LISTED])
         more = f"; and {len(failures) - _LISTED} more" if len(failures) > _LISTED else ""
         summary = f"{len(failures)} of {len(objects.ids)} objects"
         if self._on_missing == "error":
@@ -231,9 +229,7 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
             listed,
             more,
         )
-        self.left_out.extend(
-            (objects.ids[index], f"{path}: {why}" if path else why) for index, path, why in failures
-        )
+        self.left_out.extend(reasons)
         keep = np.setdiff1d(np.arange(len(objects.ids)), [index for index, _, _ in failures])
         if keep.size == 0:
             raise DataError(f"{type(self).__name__}: no object has readable files; every one was skipped.")
