@@ -223,7 +223,10 @@ def hdu_shapes(source: bytes | str | os.PathLike) -> list[tuple[int, ...]]:
 def _walk_hdus(head: bytes, stream, size: int, whole) -> list[tuple[int, ...]]:
     if not head.startswith(b"SIMPLE  = "):
         if head.startswith(_COMPRESSED):
-            return _astropy_hdu_shapes(whole())
+            from astropy.io import fits
+
+            with _astropy_errors(), fits.open(io.BytesIO(whole())) as hdus:
+                return [tuple(hdu.data.shape) if hdu.data is not None else () for hdu in hdus]
         raise ImageReadError("it is not a FITS file (it does not start with a SIMPLE card)")
     shapes = []
     position = 0
@@ -240,10 +243,3 @@ def _walk_hdus(head: bytes, stream, size: int, whole) -> list[tuple[int, ...]]:
         shapes.append(shape if shape and math.prod(shape) else ())
         position += -(-data_size // BLOCK) * BLOCK
     return shapes
-
-
-def _astropy_hdu_shapes(data: bytes) -> list[tuple[int, ...]]:
-    from astropy.io import fits
-
-    with _astropy_errors(), fits.open(io.BytesIO(data)) as hdus:
-        return [tuple(hdu.data.shape) if hdu.data is not None else () for hdu in hdus]
