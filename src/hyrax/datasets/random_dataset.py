@@ -37,11 +37,9 @@ class HyraxRandomDataset(HyraxImageDataset, HyraxDataset):
     """Uniform random float32 data in [0, 1), drawn per object from ``(seed, index)``.
 
     Construction costs nothing per object: any object is generated on demand, identically in any
-    order and any process. Settings come from ``[data_set.HyraxRandomDataset]``: ``size``, ``shape``,
-    ``seed`` (false uses ``general.seed``), ``num_classes`` (0 for unlabelled data),
-    ``metadata_fields`` (random columns in [0, 1)), and ``nan_fraction`` / ``inf_fraction``, the
-    share of each object's pixels replaced by NaN and by +/-inf. The configured transforms apply
-    before the bad pixels are injected, so they reach the model as configured.
+    order and any process. Settings come from ``[data_set.HyraxRandomDataset]`` (see the
+    configuration reference). The configured transforms apply before the bad pixels of
+    ``nan_fraction`` and ``inf_fraction`` are injected, so those reach the model as configured.
 
     Parameters
     ----------

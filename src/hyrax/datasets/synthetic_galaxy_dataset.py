@@ -49,14 +49,10 @@ class SyntheticGalaxyDataSet(HyraxImageDataset, HyraxDataset):
     disk, star, blend) are the labels, so a latent space learned on it has structure to check. Any
     size costs nothing up front, and it needs no download.
 
-    Settings come from ``[data_set.SyntheticGalaxyDataSet]``: ``size``, ``image_size``, ``bands``,
-    ``seed`` (false uses ``general.seed``), ``classes``, ``class_weights`` (relative frequency of
-    each class, ``[]`` for equal), ``artefact_fraction`` (the fraction of objects given a satellite
-    trail or cosmic-ray hits, named by the ``artefact`` metadata field), and ``stretch``: ``"asinh"``
-    serves ``arcsinh(counts / asinh_softening) / 10``, which keeps faint wings and bright cores within
-    a range a network trains on; ``"counts"`` serves the raw sky-subtracted counts. Artefacts are
-    added in counts, before the stretch. The configured ``data_set.transforms`` apply after the
-    stretch.
+    Settings come from ``[data_set.SyntheticGalaxyDataSet]`` (see the configuration reference).
+    ``stretch = "asinh"`` serves ``arcsinh(counts / asinh_softening) / 10``, which keeps faint wings
+    and bright cores within a range a network trains on. Artefacts (``artefact_fraction``) are added in
+    counts, before the stretch; the configured ``data_set.transforms`` apply after it.
 
     Parameters
     ----------
