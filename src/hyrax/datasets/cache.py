@@ -67,10 +67,7 @@ class CachedDataset(HyraxDataset):
     def clear_cache(self) -> None:
         """Drop every cached array and reset the counters."""
         self._tensors: dict[int, torch.Tensor] = {}
-        self.nbytes = 0
-        self.hits = 0
-        self.misses = 0
-        self.refused = 0
+        self.nbytes = self.hits = self.misses = self.refused = 0
 
     def _data_tensor(self, index: int) -> torch.Tensor:
         # Items share the cached tensor: copying 50 kB per hit would cost as much as the lookup, and
