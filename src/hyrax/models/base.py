@@ -167,9 +167,7 @@ class HyraxModel(torch.nn.Module):
     @property
     def device(self) -> torch.device:
         """Device of the model's parameters (CPU for a model without parameters)."""
-        for parameter in self.parameters():
-            return parameter.device
-        return torch.device("cpu")
+        return next((parameter.device for parameter in self.parameters()), torch.device("cpu"))
 
     def build_criterion(self) -> torch.nn.Module:
         """The loss named by ``[criterion]``, or ``default_criterion`` when ``criterion.name`` is false."""
@@ -346,31 +344,21 @@ class {cls}(HyraxModel):
         ..."""
 
 
-def _check_signature(cls: type, method: str, arguments: tuple[str, ...]) -> None:
-    function = getattr(cls, method)
-    try:
-        inspect.signature(function).bind(None, *arguments)
-    except TypeError:
-        raise TypeError(
-            f"{cls.__qualname__}.{method}{inspect.signature(function)} must accept "
-            f"({', '.join(('self', *arguments))})."
-        ) from None
-
-
-def _check_classmethod(cls: type, method: str, arguments: tuple[str, ...]) -> None:
-    # The verbs call it on the class, before any instance exists.
-    if not isinstance(inspect.getattr_static(cls, method), classmethod):
+def _check_signature(cls: type, method: str, arguments: tuple[str, ...], first: str = "self") -> None:
+    # check_data is called on the class, before any instance exists, so it must be a classmethod.
+    if first == "cls" and not isinstance(inspect.getattr_static(cls, method), classmethod):
         raise TypeError(
             f"{cls.__qualname__}.{method} must be a classmethod: decorate it with @classmethod and "
             f"give it the arguments ({', '.join(('cls', *arguments))})."
         )
     function = getattr(cls, method)
+    given = arguments if first == "cls" else (None, *arguments)  # a classmethod is bound to the class
     try:
-        inspect.signature(function).bind(*arguments)
+        inspect.signature(function).bind(*given)
     except TypeError:
         raise TypeError(
             f"{cls.__qualname__}.{method}{inspect.signature(function)} must accept "
-            f"({', '.join(('cls', *arguments))})."
+            f"({', '.join((first, *arguments))})."
         ) from None
 
 
@@ -412,7 +400,7 @@ def hyrax_model(name: str, *, force: bool = False) -> Callable[[type], type]:
         _check_signature(cls, "__init__", ("config", "sample_shape"))
         for method in ("to_tensor", "compute_loss", "train_step", "validate_step", "infer_step"):
             _check_signature(cls, method, ("batch",))
-        _check_classmethod(cls, "check_data", ("config", "dataset"))
+        _check_signature(cls, "check_data", ("config", "dataset"), first="cls")
         MODEL_REGISTRY.register(name, cls, force=force)
         return cls
 
