@@ -385,18 +385,15 @@ def hyrax_model(name: str, *, force: bool = False) -> Callable[[type], type]:
     def decorate(cls: type) -> type:
         if not inspect.isclass(cls):
             raise TypeError(f"@hyrax_model({name!r}) decorates {cls!r}, which is not a class.")
+        start = "Start from:\n\n" + _SKELETON.format(name=name, cls=cls.__name__)
         if not issubclass(cls, HyraxModel):
             raise TypeError(
                 f"@hyrax_model({name!r}) decorates {cls.__qualname__}, which does not subclass HyraxModel. "
                 f"Hyrax models subclass hyrax.models.base.HyraxModel (a torch.nn.Module), which provides "
-                f"training steps, save/load and the optimizer. Start from:\n\n"
-                + _SKELETON.format(name=name, cls=cls.__name__)
+                f"training steps, save/load and the optimizer. {start}"
             )
         if cls.forward is torch.nn.Module.forward:
-            raise TypeError(
-                f"Model {cls.__qualname__} must implement forward(self, x). Start from:\n\n"
-                + _SKELETON.format(name=name, cls=cls.__name__)
-            )
+            raise TypeError(f"Model {cls.__qualname__} must implement forward(self, x). {start}")
         _check_signature(cls, "__init__", ("config", "sample_shape"))
         for method in ("to_tensor", "compute_loss", "train_step", "validate_step", "infer_step"):
             _check_signature(cls, method, ("batch",))
