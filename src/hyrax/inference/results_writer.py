@@ -293,16 +293,19 @@ def _merge_runs(runs: list[Path], path: Path, n_rows: int, width: int) -> None:
             heads = [(number, run) for number, run in enumerate(files) if len(run.buffer)]
             # Every id up to the smallest last id of the blocks in hand is in hand: sort and write those.
             cutoff = min(run.buffer["id"][-1] for _, run in heads)
-            pieces = []
+            ids, batches, rows = [], [], []
             for number, run in heads:
                 take = int(np.searchsorted(run.buffer["id"], cutoff, side="right"))
-                piece = np.empty(take, dtype=dtype)
-                piece["id"], piece["row"] = run.buffer["id"][:take], run.buffer["row"][:take]
-                piece["batch"] = number
-                pieces.append(piece)
+                ids.append(run.buffer["id"][:take])
+                batches.append(np.full(take, number, dtype=np.int64))
+                rows.append(run.buffer["row"][:take])
                 run.buffer = run.buffer[take:]
-            merged = np.concatenate(pieces)
-            chunk = merged[np.argsort(merged["id"], kind="stable")]
+            merged = np.concatenate(ids)
+            order = np.argsort(merged, kind="stable")
+            chunk = np.empty(len(merged), dtype=dtype)
+            chunk["id"] = merged[order]
+            chunk["batch"] = np.concatenate(batches)[order]
+            chunk["row"] = np.concatenate(rows)[order]
             _check_unique(chunk["id"], previous, path.parent)
             out.write(chunk.tobytes())
             written, previous = written + len(chunk), chunk["id"][-1]
