@@ -72,7 +72,10 @@ def exact_neighbour_distances(job: ScoringJob, k: int) -> np.ndarray:
     here), which are merged into the running best, so memory holds one block of distances and the best
     ``k + 1`` per query, whatever the number of objects.
     """
-    block_knn = _faiss_block_knn() or _numpy_block_knn
+    try:
+        from faiss import knn as block_knn
+    except ImportError:
+        block_knn = _numpy_block_knn
     total = len(job.source)
     result = np.empty((total, k), dtype=np.float32)
     for query_start in range(0, total, _QUERY_BLOCK):
@@ -88,9 +91,8 @@ def exact_neighbour_distances(job: ScoringJob, k: int) -> np.ndarray:
             keep = np.argpartition(merged, min(k, merged.shape[1] - 1), axis=1)[:, : k + 1]
             best = np.take_along_axis(merged, keep, axis=1)
             best_positions = np.take_along_axis(merged_positions, keep, axis=1)
-        result[query_start:query_stop] = _without_self(
-            best, best_positions, np.arange(query_start, query_stop), k
-        )
+        is_self = best_positions == np.arange(query_start, query_stop)[:, None]
+        result[query_start:query_stop] = _without_self(best, is_self, k)
     return result
 
 
@@ -106,28 +108,13 @@ def _numpy_block_knn(queries: np.ndarray, base: np.ndarray, count: int) -> tuple
     return np.take_along_axis(block, rows, axis=1), rows
 
 
-def _faiss_block_knn() -> Any:
-    try:
-        import faiss
-    except ImportError:
-        return None
+def _without_self(distances: np.ndarray, is_self: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` smallest ``distances`` per row, nearest first, once each object's own entry is removed.
 
-    def block_knn(queries: np.ndarray, base: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-        distances, rows = faiss.knn(queries, base, count)
-        return distances, rows.astype(np.int64)
-
-    return block_knn
-
-
-def _without_self(distances: np.ndarray, positions: np.ndarray, own: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` smallest distances per row once each object's own entry is removed, sorted."""
-    order = np.argsort(distances, axis=1, kind="stable")
-    distances = np.take_along_axis(distances, order, axis=1)
-    positions = np.take_along_axis(positions, order, axis=1)
-    is_self = positions == own[:, None]
-    # An object missing from its own k+1 nearest (k+1 exact duplicates) drops its farthest instead.
-    is_self[~is_self.any(axis=1), -1] = True
-    return distances[~is_self].reshape(len(distances), k)
+    An object missing from its own k+1 nearest (k+1 exact duplicates) drops its farthest instead, and
+    one that an approximate index ranks second to an exact duplicate still keeps k others.
+    """
+    return np.sort(np.where(is_self, np.inf, distances), axis=1)[:, :k]
 
 
 def _saved_database(job: ScoringJob) -> Any:
@@ -146,10 +133,7 @@ def _neighbour_distances_from_db(job: ScoringJob, db: Any, k: int) -> np.ndarray
     with db:
         for start, vectors in job.batches():
             found = db.search_by_vector(vectors, k + 1)
-            own = ids[start : start + len(vectors)]
-            is_self = np.asarray(found.ids, dtype=str) == own[:, None]
-            is_self[~is_self.any(axis=1), -1] = True
-            # An approximate index may rank an object second to an exact duplicate: keep k others.
-            distances = np.where(is_self, np.inf, np.asarray(found.distances, dtype=np.float32))
-            result[start : start + len(vectors)] = np.sort(distances, axis=1)[:, :k]
+            is_self = np.asarray(found.ids, dtype=str) == ids[start : start + len(vectors), None]
+            distances = np.asarray(found.distances, dtype=np.float32)
+            result[start : start + len(vectors)] = _without_self(distances, is_self, k)
     return result

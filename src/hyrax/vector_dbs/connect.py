@@ -37,12 +37,6 @@ def _unset(value: Any) -> bool:
     return value is False or value is None or value == ""
 
 
-def _backend(name: str) -> type[VectorDB]:
-    from hyrax.registry import VECTOR_DB_REGISTRY, get_or_load_class
-
-    return get_or_load_class({"name": name}, VECTOR_DB_REGISTRY)
-
-
 def write_record(results_dir: str | os.PathLike, db: VectorDB, **extra: Any) -> Path:
     """Write ``vector_db.json`` into ``results_dir``, recording where ``db`` lives.
 
@@ -152,7 +146,9 @@ def _make(name: str, path: str | None, server_url: str | None, collection: str, 
     """The backend ``name`` at ``path`` or ``server_url``, given the ``options`` its constructor takes."""
     import inspect
 
-    backend = _backend(name)
+    from hyrax.registry import VECTOR_DB_REGISTRY, get_or_load_class
+
+    backend = get_or_load_class({"name": name}, VECTOR_DB_REGISTRY)
     accepted = inspect.signature(backend).parameters
     options = {key: value for key, value in options.items() if key in accepted or key == "metric"}
     if server_url is not None:
