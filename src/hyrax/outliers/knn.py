@@ -72,10 +72,7 @@ def exact_neighbour_distances(job: ScoringJob, k: int) -> np.ndarray:
     here), which are merged into the running best, so memory holds one block of distances and the best
     ``k + 1`` per query, whatever the number of objects.
     """
-    try:
-        from faiss import knn as block_knn
-    except ImportError:
-        block_knn = _numpy_block_knn
+    block_knn = _faiss_block_knn() or _numpy_block_knn
     total = len(job.source)
     result = np.empty((total, k), dtype=np.float32)
     for query_start in range(0, total, _QUERY_BLOCK):
@@ -106,6 +103,15 @@ def _numpy_block_knn(queries: np.ndarray, base: np.ndarray, count: int) -> tuple
     np.maximum(block, 0.0, out=block)
     rows = np.argpartition(block, count - 1, axis=1)[:, :count]
     return np.take_along_axis(block, rows, axis=1), rows
+
+
+def _faiss_block_knn() -> Any:
+    """FAISS's ``knn``, which returns what :func:`_numpy_block_knn` does, or None without FAISS."""
+    try:
+        from faiss import knn
+    except ImportError:
+        return None
+    return knn
 
 
 def _without_self(distances: np.ndarray, is_self: np.ndarray, k: int) -> np.ndarray:
