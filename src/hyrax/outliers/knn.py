@@ -1,10 +1,8 @@
-"""Latent-space isolation: an object far from its nearest neighbours is odd.
+"""Latent-space isolation: an object far from its nearest neighbours is odd (``docs/outliers.md``).
 
-The score is the distance to the k-th nearest other object (``outliers.knn_statistic = "kth"``) or
-the mean distance to the k nearest (``"mean"``). Neighbours come from the vector database that
-``save_to_database`` filled from the same infer run, when there is one (FAISS or ChromaDB, in the
-database's own metric), or from an exact search in blocks (squared Euclidean, like the ``l2`` metric),
-which holds one block of distances at a time, never an n-by-n matrix.
+Neighbours come from the vector database that ``save_to_database`` filled from the same infer run,
+when there is one (in the database's own metric), or from an exact search in blocks (squared
+Euclidean), which holds one block of distances at a time, never an n-by-n matrix.
 """
 
 from __future__ import annotations

@@ -234,6 +234,5 @@ def distribute_loader(loader: DataLoader, *, shuffle: bool, seed: int) -> tuple[
         # torch generator, whose state a checkpoint restores.
         "generator": torch.Generator().manual_seed(int(seed)),
     }
-    if world_size > 1:
-        return idist.auto_dataloader(loader.dataset, **kwargs), sampler
-    return DataLoader(loader.dataset, **kwargs), sampler
+    make = idist.auto_dataloader if world_size > 1 else DataLoader
+    return make(loader.dataset, **kwargs), sampler

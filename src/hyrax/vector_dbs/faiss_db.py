@@ -1,21 +1,8 @@
 """FAISS backend: millions of vectors in a folder, searched through an IVF index.
 
-Layout of ``<path>/<collection>/``:
-
-``vectors.f32``
-    The vectors as raw float32 rows; row ``r`` is FAISS id ``r``. An upsert of a stored id rewrites its
-    row in place, so nothing is ever duplicated.
-``records.arrow``
-    One row per vector: the ``id`` column and the metadata columns (Arrow IPC, read with pyarrow).
-``index.faiss``
-    An ``IVF<nlist>,Flat`` index over the rows, trained on a sample, once the collection is larger
-    than ``exact_limit``; smaller collections are searched exactly. The index is brought up to date
-    before a search and on ``close()``, so bulk inserts only append to files.
-``settings.json``
-    Dimension, metric, metadata fields, committed row count, index parameters, and whether the last
-    writer closed cleanly; after a crash the index is rebuilt from ``vectors.f32`` on the next search.
-
-One process writes at a time (a lock file enforces it); readers may open the folder at any time.
+The files of ``<path>/<collection>/`` (``vectors.f32``, ``records.arrow``, ``index.faiss``,
+``settings.json``) are described in ``docs/vector_db.md``. Row ``r`` of ``vectors.f32`` is FAISS id
+``r``. One process writes at a time (a lock file enforces it); readers may open the folder at any time.
 """
 
 from __future__ import annotations
