@@ -1,16 +1,9 @@
 """Open the vector database the ``[vector_db]`` configuration names: the one place that decides which.
 
-``save_to_database`` writes, and ``lookup`` and ``database_connection`` read, through
-:func:`open_vector_db`. The database is, in order of precedence:
-
-1. ``vector_db.server_url``, when set: a running server (``vector_db_dir`` is then not used);
-2. ``vector_db.vector_db_dir``, when set: a folder of an embedded database;
-3. otherwise, for writing, the folder the caller gives (``save_to_database`` passes
-   ``<its results directory>/vector_db``), and for reading, the database recorded in
-   ``vector_db.json`` by the newest complete ``save_to_database`` run in ``general.results_dir``.
-
-The record names the backend, collection and folder (or server) a run wrote to, so ``lookup`` finds
-the database even when the configuration has changed since.
+``vector_db.server_url`` comes before ``vector_db.vector_db_dir``. With neither, ``save_to_database``
+writes to the folder it passes, and readers (``lookup``, ``database_connection``) use the database
+that the newest complete ``save_to_database`` run recorded in its ``vector_db.json``, so they find it
+even when the configuration has changed since.
 """
 
 from __future__ import annotations
