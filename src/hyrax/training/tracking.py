@@ -90,12 +90,8 @@ class Tracking:
         optimizer: Any = None,
         every: int = 1,
     ) -> None:
-        self.results_dir, self.evaluator, self.optimizer, self.every = (
-            results_dir,
-            evaluator,
-            optimizer,
-            every,
-        )
+        self.results_dir, self.evaluator = results_dir, evaluator
+        self.optimizer, self.every = optimizer, every
         self.history: list[dict[str, float]] = []
         self._mlflow: OpeningMlflowRun | None = None
         self._tensorboard: Any = None
@@ -210,7 +206,7 @@ def attach_tracking(
     model: torch.nn.Module | None = None,
     optimizer: Any = None,
 ) -> Tracking:
-    """Record a training run in MLflow, TensorBoard and a loss-curve plot (see the module docstring).
+    """Record a training run in MLflow, TensorBoard and a loss-curve plot (see ``docs/tracking.md``).
 
     Contract with the caller:
 
