@@ -31,11 +31,11 @@ _MLFLOW_NAME = re.compile(r"^[\w\-. :/]{1,250}$")
 
 def scalars(values: Mapping) -> dict[str, float]:
     """The entries of ``values`` that are numbers or one-element tensors, as floats."""
-    result = {}
-    for key, value in values.items():
-        if isinstance(value, (int, float)) or hasattr(value, "numel") and value.numel() == 1:
-            result[str(key)] = float(value)
-    return result
+    return {
+        str(key): float(value)
+        for key, value in values.items()
+        if isinstance(value, (int, float)) or hasattr(value, "numel") and value.numel() == 1
+    }
 
 
 def config_params(config: Mapping, prefix: str = "") -> dict[str, str]:
