@@ -8,6 +8,7 @@ without the marker, so a run that failed or was interrupted is never taken for c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -44,11 +45,9 @@ def create_results_dir(results_root: str | os.PathLike, verb: str) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(started / 1e9))
     while True:
         directory = root / f"{stamp}-{verb}-{secrets.token_hex(3)}"
-        try:
+        with contextlib.suppress(FileExistsError):
             directory.mkdir()
             break
-        except FileExistsError:
-            continue
     info = {"verb": verb, "started_ns": started, "pid": os.getpid()}
     write_text_atomically(directory / RUN_INFO_NAME, json.dumps(info))
     return directory

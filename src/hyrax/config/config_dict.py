@@ -199,15 +199,8 @@ class ConfigDict(dict):
         # The leniency travels as a plain value: the callable that reads general.dev_mode belongs to a
         # ConfigManager, which is not sent to data-loader workers or training processes.
         lenient = functools.partial(bool, self._lenient())
-        return (_restore, (self.to_dict(), self.spec, self.table_name, lenient))
+        return (ConfigDict, ({}, self.spec, self.table_name, lenient), dict(self))
 
-
-def _restore(values: Mapping, spec: TableSpec, table_name: str, lenient: Callable[[], bool]) -> ConfigDict:
-    """Rebuild a pickled :class:`ConfigDict` without checking again what was checked when it was set."""
-    table = ConfigDict({}, spec, table_name, lenient)
-    for key, value in values.items():
-        if isinstance(value, Mapping):
-            child_spec = spec.tables.get(key) or TableSpec(open=True)
-            value = _restore(value, child_spec, table._child_name(key), lenient)
-        dict.__setitem__(table, key, value)
-    return table
+    def __setstate__(self, state: dict) -> None:
+        # What was checked when it was set is not checked again.
+        dict.update(self, state)
