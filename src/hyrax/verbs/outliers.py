@@ -46,6 +46,7 @@ class Outliers(Verb):
         """
         import time
 
+        import numpy as np
         import pandas as pd
 
         from hyrax.datasets.inference_dataset import InferenceDataSet
@@ -66,7 +67,8 @@ class Outliers(Verb):
         started = time.perf_counter()
         job = ScoringJob(source, config)
         columns = check_scores(method_class().score(job), len(source), str(settings["method"]))
-        order = _rank_order(columns["score"])
+        # From the highest score to the lowest; ties keep the results' order.
+        order = np.argsort(-np.asarray(columns["score"], dtype=np.float64), kind="stable")
         table = pd.DataFrame({"object_id": pd.Series(job.ids, dtype=str)})
         for name, values in columns.items():
             table[name] = values
@@ -79,13 +81,6 @@ class Outliers(Verb):
         if top:
             print(table.head(int(top)).to_string(index=False))
         return table
-
-
-def _rank_order(scores: Any) -> Any:
-    """Positions from the highest score to the lowest; ties keep the results' order."""
-    import numpy as np
-
-    return np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
 
 
 def _write_table(table: Any, path: Any, input_dir: Any, method: str) -> None:
