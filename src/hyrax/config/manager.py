@@ -154,23 +154,8 @@ class ConfigManager:
         self._merge_plugin_document(read_toml(path), str(path), path.parent, override)
 
     def add_defaults(self, toml_text: str, origin: str = "defaults added at run time") -> None:
-        """Add the settings of a plug-in defined in a notebook or a script, as its package's
-        ``default_config.toml`` would: with the comments that declare each key's type and range.
-
-        Keys already set keep their values; the new keys are then checked like any other.
-
-        Parameters
-        ----------
-        toml_text : str
-            TOML tables, e.g. ``[model.MyNet]`` with ``# [>= 1] Width of the hidden layer.`` above
-            ``hidden = 64``.
-        origin : str
-            Where the text comes from, named in errors.
-
-        Raises
-        ------
-        ConfigParseError
-            When the text is not valid TOML, naming the line.
+        """Add a plug-in's commented defaults given as TOML text, as :meth:`hyrax.hyrax.Hyrax.add_defaults`
+        does; keys already set keep their values. Invalid TOML is a ConfigParseError naming ``origin``.
         """
         self._merge_plugin_document(_parse_toml(toml_text, origin), origin, Path.cwd(), override=False)
 
