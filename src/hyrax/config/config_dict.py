@@ -64,15 +64,6 @@ class ConfigDict(dict):
     def _child_name(self, key: str) -> str:
         return f"{self.table_name}.{key}" if self.table_name else key
 
-    def _where(self) -> str:
-        return f"Config table [{self.table_name}]" if self.table_name else "The configuration"
-
-    def _fail(self, error: Exception) -> None:
-        if self._lenient():
-            logger.warning("%s (general.dev_mode is true, so this is only a warning)", error)
-        else:
-            raise error
-
     def _error(self, error_class: type[ConfigError], key: str, message: str, origin: str) -> ConfigError:
         prefix = f"{origin}: " if origin else ""
         return error_class(prefix + message, file=origin or None, key=self._child_name(key))
@@ -80,8 +71,9 @@ class ConfigDict(dict):
     def unknown_key_error(self, key: str, origin: str = "") -> ConfigError:
         """The error for ``key`` not being defined in this table (``origin`` names the file)."""
         valid = ", ".join(self.spec.names()) or "none"
+        where = f"Config table [{self.table_name}]" if self.table_name else "The configuration"
         message = (
-            f"{self._where()} has no key '{key}'.{did_you_mean(key, self.spec.names())} "
+            f"{where} has no key '{key}'.{did_you_mean(key, self.spec.names())} "
             f"Valid keys: {valid}. A plug-in's keys are known once its package's default_config.toml "
             f'is found: name the plug-in by its import path (name = "package.module.Class"); one '
             f"defined in a notebook or script declares its keys with Hyrax.add_defaults."
@@ -118,7 +110,9 @@ class ConfigDict(dict):
                 f"Got {got} instead.{hint} Default: {spec.default!r}."
             )
             error = self._error(error_class, key, message, origin)
-        self._fail(error)
+        if not self._lenient():
+            raise error
+        logger.warning("%s (general.dev_mode is true, so this is only a warning)", error)
         return False
 
     def __setitem__(self, key: str, value: Any) -> None:
