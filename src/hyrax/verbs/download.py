@@ -79,7 +79,7 @@ class Download(Verb):
         table = self.config["download"]
         name = str(table["service"])
         service_class = DOWNLOAD_SERVICE_REGISTRY.get(name)
-        service_table = table.get(name) if name in table else {}
+        service_table = table.get(name, {})
         layers = tuple(layer for layer in LAYERS if table[layer])
         unsupported = [layer for layer in layers if layer not in service_class.layers]
         if not layers or unsupported:
