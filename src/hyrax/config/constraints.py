@@ -119,11 +119,6 @@ def parse_constraint(text: str) -> Constraint | None:
     return None
 
 
-def violated(constraints: tuple[Constraint, ...], value: Any) -> bool:
-    """True when ``value`` fails any constraint that applies to it."""
-    return any(c.applies_to(value) and not c.allows(value) for c in constraints)
-
-
 def describe_bounds(bounds: tuple[Bound, ...]) -> str:
     """Bounds in words: ``">= 0 and <= 1"``, with type-only bounds in brackets (``">= 0 (a float <= 1)"``)."""
     general = " and ".join(b.describe() for b in bounds if b.only is None)

@@ -181,16 +181,15 @@ class ConfigManager:
         # "general" first, so that a user's dev_mode applies to the checks of every other table.
         for key in sorted(values, key=lambda name: name != "general"):
             value = values[key]
+            key_spec = table.spec.keys.get(key)
             if not table.check(key, value, origin):
                 dict.__setitem__(table, key, value)
-                continue
-            if isinstance(value, Mapping) and not table.spec.open:
+            elif isinstance(value, Mapping) and not table.spec.open:
                 self._apply(table.setdefault(key, {}), value, origin, base_dir)
-                continue
-            key_spec = table.spec.keys.get(key)
-            if key_spec is not None and key_spec.is_path and isinstance(value, str) and value:
-                value = resolve_path(value, base_dir)
-            table[key] = value
+            elif key_spec is not None and key_spec.is_path and isinstance(value, str) and value:
+                table[key] = resolve_path(value, base_dir)
+            else:
+                table[key] = value
 
     def write_runtime_config(self, directory: str | os.PathLike, header: str = "") -> Path:
         """Write the merged configuration, with the defaults' comments, as ``runtime_config.toml``.

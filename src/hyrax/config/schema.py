@@ -23,7 +23,6 @@ from hyrax.config.constraints import (
     describe_bounds,
     parse_constraint,
     type_name,
-    violated,
 )
 from hyrax.config.redact import is_secret_name
 
@@ -87,7 +86,9 @@ class KeySpec:
 
     def allows(self, value: Any) -> bool:
         """Return True when ``value`` is of an accepted type and within the key's constraints."""
-        return self.accepts(value) and not violated(self.constraints, value)
+        return self.accepts(value) and not any(
+            c.applies_to(value) and not c.allows(value) for c in self.constraints
+        )
 
     def describe_types(self) -> str:
         """Human-readable list of accepted types, e.g. ``"a path or false"``."""

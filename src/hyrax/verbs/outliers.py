@@ -48,8 +48,11 @@ class Outliers(Verb):
 
         import numpy as np
         import pandas as pd
+        import pyarrow as pa
+        import pyarrow.parquet as pq
 
         from hyrax.datasets.inference_dataset import InferenceDataSet
+        from hyrax.files import replacing
         from hyrax.outliers.base import OutlierError, ScoringJob, check_scores
         from hyrax.registry import OUTLIER_REGISTRY, get_or_load_class
         from hyrax.results import resolve_input_dir
@@ -76,20 +79,12 @@ class Outliers(Verb):
         table.insert(2, "rank", range(1, len(table) + 1))
         seconds = time.perf_counter() - started
         with self.results_directory() as results_dir:
-            _write_table(table, results_dir / TABLE_NAME, input_dir, settings["method"])
+            arrow = pa.Table.from_pandas(table, preserve_index=False).replace_schema_metadata(
+                {"hyrax.input_dir": str(input_dir), "hyrax.method": str(settings["method"])}
+            )
+            with replacing(results_dir / TABLE_NAME) as temporary:
+                pq.write_table(arrow, temporary)
             logger.info("Ranked %d objects in %.1f s into %s", len(table), seconds, results_dir / TABLE_NAME)
         if top:
             print(table.head(int(top)).to_string(index=False))
         return table
-
-
-def _write_table(table: Any, path: Any, input_dir: Any, method: str) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    arrow = pa.Table.from_pandas(table, preserve_index=False)
-    arrow = arrow.replace_schema_metadata({"hyrax.input_dir": str(input_dir), "hyrax.method": str(method)})
-    from hyrax.files import replacing
-
-    with replacing(path) as temporary:
-        pq.write_table(arrow, temporary)
