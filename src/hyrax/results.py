@@ -101,15 +101,12 @@ def find_most_recent_results_dir(results_root: str | os.PathLike, verb: str) -> 
     root = Path(results_root)
     found = list_results_dirs(root, verb)
     if not found:
-        incomplete = list_results_dirs(root, verb, complete_only=False)
-        note = (
-            f" {len(incomplete)} {verb} run(s) there did not finish (no {COMPLETE_MARKER_NAME} marker)."
-            if incomplete
-            else ""
-        )
+        # None is complete, so every run listed here did not finish.
+        unfinished = len(list_results_dirs(root, verb, complete_only=False))
+        note = f" {unfinished} {verb} run(s) there did not finish (no {COMPLETE_MARKER_NAME} marker)."
         raise ResultsNotFoundError(
-            f"No complete '{verb}' results in {root}.{note} Run `hyrax {verb}` first, or name the results "
-            f"directory to use in the configuration."
+            f"No complete '{verb}' results in {root}.{note if unfinished else ''} Run `hyrax {verb}` first, "
+            f"or name the results directory to use in the configuration."
         )
     return found[-1]
 
