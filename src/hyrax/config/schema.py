@@ -50,20 +50,9 @@ def _join_or(names: list[str]) -> str:
 
 @dataclass
 class KeySpec:
-    """What one key accepts.
-
-    Attributes
-    ----------
-    default : object
-        The default value.
-    types : frozenset of str
-        Accepted type words (see the module docstring).
-    description : str
-        The key's comment, without its tag.
-    secret : bool
-        Never write the value to a runtime configuration file.
-    constraints : tuple
-        Ranges, choices and lengths the value must meet (see :mod:`hyrax.config.constraints`).
+    """What one key accepts: its default, its type words (see the module docstring), its comment without
+    the tag (``description``), whether it is ``secret`` (never written to a runtime configuration file)
+    and the ranges, choices and lengths it must meet (``constraints``).
     """
 
     default: Any

@@ -92,7 +92,7 @@ def add_options_from_signature(parser: argparse.ArgumentParser, func: Callable) 
                 flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text
             )
             continue
-        kind = type(default) if isinstance(default, (int, float)) and default is not None else str
+        kind = type(default) if isinstance(default, (int, float)) else str
         suffix = f" (default: {default})" if default not in (None, inspect.Parameter.empty) else ""
         parser.add_argument(flag, dest=name, type=kind, default=None, help=help_text + suffix)
 
