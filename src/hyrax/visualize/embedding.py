@@ -58,9 +58,9 @@ class Embedding:
     source: Any = None
 
     @property
-    def results_dir(self) -> Path:
-        """The umap results directory the points come from."""
-        return Path(self.source.results_dir)
+    def columns(self) -> list[str]:
+        """The columns hover and the selection table show: the object id, the colour, the fields."""
+        return list(dict.fromkeys(["object_id", *([self.color] if self.color else []), *self.fields]))
 
     def select_box(self, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
         """Row positions of the points inside the box with corners (x0, y0) and (x1, y1)."""
@@ -129,10 +129,12 @@ def _png_data_uri(rgb: np.ndarray, size: int) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _categorical(values: np.ndarray) -> bool:
-    if values.dtype.kind in "OUSb":
+def _categorical(column: Any) -> bool:
+    import pandas as pd
+
+    if isinstance(column.dtype, pd.CategoricalDtype) or column.dtype.kind in "OUSb":
         return True
-    return values.dtype.kind in "iu" and len(np.unique(values)) <= MAX_CATEGORIES
+    return column.dtype.kind in "iu" and column.nunique() <= MAX_CATEGORIES
 
 
 def _check_fields(names: Sequence[str], known: Sequence[str], key: str) -> None:
@@ -201,9 +203,8 @@ def load_embedding(config: Mapping, input_dir: str | Path) -> Embedding:
             )
         columns[SCORE_FIELD] = scores
     if needed:
-        known = source.metadata_fields()
-        known = [*known, LABEL_FIELD] if has_labels and LABEL_FIELD not in known else known
-        known = [*known, SCORE_FIELD]
+        extra = [LABEL_FIELD, SCORE_FIELD] if has_labels else [SCORE_FIELD]
+        known = list(dict.fromkeys([*source.metadata_fields(), *extra]))
         _check_fields([name for name in fields if name != SCORE_FIELD], known, "visualize.fields")
         _check_fields([wanted_color] if wanted_color else [], known, "visualize.color_column")
         # Labels stored with the vectors are named by class here; other fields come from the dataset.
@@ -214,9 +215,7 @@ def load_embedding(config: Mapping, input_dir: str | Path) -> Embedding:
     if has_labels and LABEL_FIELD in (color, *fields):
         columns[LABEL_FIELD] = _label_names(source, rows["label"])
     frame = pd.DataFrame(columns)
-    categorical = color is not None and (
-        isinstance(frame[color].dtype, pd.CategoricalDtype) or _categorical(frame[color].to_numpy())
-    )
+    categorical = color is not None and _categorical(frame[color])
     if categorical and not isinstance(frame[color].dtype, pd.CategoricalDtype):
         frame[color] = frame[color].astype(str).astype("category")
     logger.info("Loaded %d points of %s%s", len(frame), input_dir, f", coloured by {color}" if color else "")

@@ -49,10 +49,8 @@ class Explorer:
         self.settings = settings
         self._selection = np.empty(0, dtype=np.int64)
         self._summary = pn.pane.Markdown(self._summary_text(), sizing_mode="stretch_width")
-        columns = ["object_id", *([embedding.color] if embedding.color else []), *embedding.fields]
-        self._columns = list(dict.fromkeys(columns))
         self._table = pn.widgets.Tabulator(
-            embedding.frame[self._columns].iloc[:0],
+            embedding.frame[embedding.columns].iloc[:0],
             disabled=True,
             show_index=False,
             pagination="local",
@@ -118,7 +116,7 @@ class Explorer:
     def _select(self, positions: np.ndarray) -> list[str]:
         self._selection = np.asarray(positions, dtype=np.int64)
         self._summary.object = self._summary_text()
-        self._table.value = self.embedding.frame[self._columns].iloc[self._selection[:TABLE_ROWS]]
+        self._table.value = self.embedding.frame[self.embedding.columns].iloc[self._selection[:TABLE_ROWS]]
         if self.settings["display_images"]:
             self._thumbnails.object = self._thumbnail_html()
         return self.selected_ids()
@@ -154,7 +152,7 @@ class Explorer:
         from hyrax.files import replacing, write_text_atomically
 
         path = Path(path)
-        title = f"Hyrax: {self.embedding.results_dir.name}"
+        title = f"Hyrax: {Path(self.embedding.source.results_dir).name}"
         if self.embedding.dims == 3:
             with replacing(path) as temporary:
                 self.plot.write_html(temporary, include_plotlyjs=True, full_html=True)

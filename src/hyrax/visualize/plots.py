@@ -40,10 +40,7 @@ def category_colors(embedding: Embedding) -> dict[str, str]:
 def _points(embedding: Embedding) -> Any:
     import holoviews as hv
 
-    vdims = list(
-        dict.fromkeys(["object_id", *([embedding.color] if embedding.color else []), *embedding.fields])
-    )
-    return hv.Points(embedding.frame, kdims=["x", "y"], vdims=vdims)
+    return hv.Points(embedding.frame, kdims=["x", "y"], vdims=embedding.columns)
 
 
 def scatter_2d(embedding: Embedding, rasterize_threshold: int) -> tuple[Any, Any]:
@@ -81,7 +78,6 @@ def scatter_2d(embedding: Embedding, rasterize_threshold: int) -> tuple[Any, Any
 
 
 def _glyphs(embedding: Embedding, points: Any, common: dict) -> Any:
-
     options: dict[str, Any] = {
         "size": 4,
         "alpha": 0.8,
@@ -91,8 +87,7 @@ def _glyphs(embedding: Embedding, points: Any, common: dict) -> Any:
     if embedding.color and embedding.categorical:
         # One element (not an overlay per category), so box and lasso selections reach one stream.
         options.update(color=embedding.color, cmap=category_colors(embedding), legend_position="right")
-        return points.opts(**{**common, **options})
-    if embedding.color:
+    elif embedding.color:
         options.update(color=embedding.color, cmap=NUMERIC_CMAP, colorbar=True)
     return points.opts(**{**common, **options})
 
@@ -124,45 +119,37 @@ def scatter_3d(embedding: Embedding, max_points: int, seed: int = 0) -> Any:
     Returns
     -------
     plotly.graph_objects.Figure
-        One trace per category (with a legend), or one trace with a colour bar, or one colour.
+        One trace per category (with a legend), or one trace with a colour bar, or one colour; hover
+        shows the object id.
     """
-    import plotly.graph_objects as go
+    import plotly.express as px
 
     frame = embedding.frame
     if len(frame) > max_points:
         keep = np.sort(np.random.default_rng(seed).choice(len(frame), max_points, replace=False))
         frame = frame.iloc[keep]
-    hover = "%{text}<extra></extra>"
-    marker = {"size": 2, "opacity": 0.8}
-    traces = []
-    if embedding.color and embedding.categorical:
-        for name, color in category_colors(embedding).items():
-            part = frame[frame[embedding.color].astype(str) == name]
-            traces.append(
-                go.Scatter3d(
-                    x=part["x"], y=part["y"], z=part["z"], mode="markers", name=name, text=part["object_id"],
-                    hovertemplate=hover, marker={**marker, "color": color},
-                )
-            )  # fmt: skip
-    else:
-        if embedding.color:
-            marker.update(
-                color=frame[embedding.color], colorscale="Viridis", colorbar={"title": embedding.color}
-            )
-        traces.append(
-            go.Scatter3d(
-                x=frame["x"], y=frame["y"], z=frame["z"], mode="markers", text=frame["object_id"],
-                hovertemplate=hover, marker=marker, showlegend=False,
-            )
-        )  # fmt: skip
-    figure = go.Figure(traces)
+    colors = category_colors(embedding) if embedding.color and embedding.categorical else {}
     title = f"{len(embedding.frame):,} objects" + (
         f" ({len(frame):,} shown)" if len(frame) < len(embedding.frame) else ""
     )
-    figure.update_layout(
-        title=title, width=WIDTH, height=HEIGHT, margin={"l": 0, "r": 0, "t": 40, "b": 0},
-        scene={"xaxis_title": "UMAP 1", "yaxis_title": "UMAP 2", "zaxis_title": "UMAP 3"},
-    )  # fmt: skip
+    figure = px.scatter_3d(
+        frame,
+        x="x",
+        y="y",
+        z="z",
+        color=embedding.color or None,
+        hover_name="object_id",
+        opacity=0.8,
+        color_discrete_map=colors,
+        category_orders={embedding.color: list(colors)} if colors else None,
+        color_continuous_scale="Viridis",
+        labels={"x": "UMAP 1", "y": "UMAP 2", "z": "UMAP 3"},
+        title=title,
+        width=WIDTH,
+        height=HEIGHT,
+    )
+    figure.update_traces(marker_size=2, hovertemplate="%{hovertext}<extra></extra>")
+    figure.update_layout(margin={"l": 0, "r": 0, "t": 40, "b": 0})
     return figure
 
 
@@ -179,12 +166,7 @@ def static_bokeh_figure(embedding: Embedding) -> Any:
     from bokeh.transform import factor_cmap
 
     frame = embedding.frame
-    columns = list(
-        dict.fromkeys(
-            ["x", "y", "object_id", *([embedding.color] if embedding.color else []), *embedding.fields]
-        )
-    )
-    source = ColumnDataSource({name: _plain_column(frame[name]) for name in columns})
+    source = ColumnDataSource({name: _plain_column(frame[name]) for name in ["x", "y", *embedding.columns]})
     title = f"{len(frame):,} objects" + (f" by {embedding.color}" if embedding.color else "")
     plot = figure(
         width=WIDTH,
@@ -212,7 +194,7 @@ def static_bokeh_figure(embedding: Embedding) -> Any:
         plot.add_layout(ColorBar(color_mapper=mapper, title=embedding.color), "right")
     else:
         plot.scatter("x", "y", source=source, **style)
-    plot.add_tools(HoverTool(tooltips=[(name, f"@{{{name}}}") for name in columns if name not in ("x", "y")]))
+    plot.add_tools(HoverTool(tooltips=[(name, f"@{{{name}}}") for name in embedding.columns]))
     return plot
 
 
