@@ -205,60 +205,47 @@ def _plain_column(values: Any) -> np.ndarray:
 
 def static_png(embedding: Embedding, path: Path, pixels: int = 1200) -> Path:
     """Draw every point with Datashader into ``path`` (a PNG with axes, and a legend or colour bar)."""
+    from functools import partial
+
     import datashader as ds
     import datashader.transfer_functions as tf
-    import matplotlib
+    from datashader.mpl_ext import dsshow
 
     # A Figure without pyplot draws offscreen and leaves the notebook's or script's backend alone.
     from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
 
-    frame = embedding.frame
-    x_range = _padded(frame["x"].to_numpy())
-    y_range = _padded(frame["y"].to_numpy())
-    canvas = ds.Canvas(plot_width=pixels, plot_height=pixels, x_range=x_range, y_range=y_range)
+    frame, color = embedding.frame, embedding.color
     figure = Figure(figsize=(8, 7), dpi=150)
     axes = figure.subplots()
-    extent = (*x_range, *y_range)
-    if embedding.color and embedding.categorical:
-        colors = category_colors(embedding)
-        data = frame.assign(**{embedding.color: frame[embedding.color].astype("category")})
-        aggregate = canvas.points(data, "x", "y", agg=ds.count_cat(embedding.color))
-        image = tf.shade(aggregate, color_key=colors)
-        handles = [Patch(color=color, label=name) for name, color in list(colors.items())[:20]]
-        axes.legend(handles=handles, title=embedding.color, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    if color and embedding.categorical:
+        frame = frame.assign(**{color: frame[color].astype("category")})
+        aggregator, style = ds.count_cat(color), {"color_key": category_colors(embedding)}
     else:
-        aggregate = canvas.points(
-            frame, "x", "y", agg=ds.mean(embedding.color) if embedding.color else ds.count()
-        )
-        cmap = matplotlib.colormaps[NUMERIC_CMAP if embedding.color else DENSITY_CMAP]
-        values = aggregate.values[
-            np.isfinite(aggregate.values) & (aggregate.values != 0 if not embedding.color else True)
-        ]
-        low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
-        norm = (
-            matplotlib.colors.Normalize(low, high)
-            if embedding.color
-            else matplotlib.colors.LogNorm(max(low, 1), max(high, 2))
-        )
-        image = tf.shade(
-            aggregate,
-            cmap=[matplotlib.colors.to_hex(cmap(i / 255)) for i in range(256)],
-            how="linear" if embedding.color else "log",
-            span=(norm.vmin, norm.vmax),
-        )
-        figure.colorbar(
-            matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap),
-            ax=axes,
-            label=embedding.color or "objects per pixel",
-        )
-    # Spreading isolated pixels keeps a few hundred points visible; dense regions are left as they are.
-    axes.imshow(
-        tf.dynspread(image, threshold=0.5, max_px=4).to_pil(), extent=extent, origin="upper", aspect="auto"
+        aggregator = ds.mean(color) if color else ds.count()
+        style = {"cmap": NUMERIC_CMAP if color else DENSITY_CMAP, "norm": "linear" if color else "log"}
+    artist = dsshow(
+        frame,
+        ds.Point("x", "y"),
+        aggregator,
+        ax=axes,
+        plot_width=pixels,
+        plot_height=pixels,
+        x_range=_padded(frame["x"].to_numpy()),
+        y_range=_padded(frame["y"].to_numpy()),
+        aspect="auto",
+        interpolation="antialiased",
+        # Spreading isolated pixels keeps a few hundred points visible; dense regions are left as they are.
+        shade_hook=partial(tf.dynspread, threshold=0.5, max_px=4),
+        **style,
     )
+    if color and embedding.categorical:
+        handles = artist.get_legend_elements()[:20]
+        axes.legend(handles=handles, title=color, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    else:
+        figure.colorbar(artist, ax=axes, label=color or "objects per pixel")
     axes.set_xlabel("UMAP 1")
     axes.set_ylabel("UMAP 2")
-    axes.set_title(f"{len(frame):,} objects" + (f" coloured by {embedding.color}" if embedding.color else ""))
+    axes.set_title(f"{len(frame):,} objects" + (f" coloured by {color}" if color else ""))
     figure.tight_layout()
     figure.savefig(path)
     return path
