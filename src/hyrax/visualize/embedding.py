@@ -1,10 +1,7 @@
 """An embedding to look at: the 2-D or 3-D points of a umap run with their ids, colours and fields.
 
-:func:`load_embedding` reads a umap results directory into one pandas table (``x``, ``y``, ``z`` for
-3-D, ``object_id``, the colour column and the hover fields), fetching metadata from the original
-dataset through the results' link to it, in one vectorised call per field. :meth:`Embedding.select_box`
-and :meth:`Embedding.select_polygon` turn a selection drawn on the plot into row positions, and
-:meth:`Embedding.thumbnails` draws the selected objects' images as the model saw them.
+The fields come from the original dataset, through the results' link to it, in one vectorised call
+per field.
 """
 
 from __future__ import annotations
@@ -43,7 +40,8 @@ class Embedding:
     color : str or None
         The column points are coloured by, or None for one colour.
     categorical : bool
-        True when ``color`` holds categories (a legend), False for numbers (a colour bar).
+        True when ``color`` holds categories (a pandas categorical column, drawn with a legend), False
+        for numbers (a colour bar).
     fields : list of str
         The hover fields, besides the object id.
     source : InferenceDataSet

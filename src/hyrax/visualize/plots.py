@@ -29,12 +29,8 @@ CATEGORY_COLORS = [
 
 def category_colors(embedding: Embedding) -> dict[str, str]:
     """A colour for each category of the colour column, cycling through 20 colours."""
-    column = embedding.frame[embedding.color]
-    if hasattr(column, "cat"):
-        categories = [str(name) for name in column.cat.remove_unused_categories().cat.categories]
-    else:
-        categories = sorted(column.astype(str).unique())
-    return {name: CATEGORY_COLORS[i % len(CATEGORY_COLORS)] for i, name in enumerate(categories)}
+    categories = embedding.frame[embedding.color].cat.remove_unused_categories().cat.categories
+    return {str(name): CATEGORY_COLORS[i % len(CATEGORY_COLORS)] for i, name in enumerate(categories)}
 
 
 def _points(embedding: Embedding) -> Any:
@@ -218,7 +214,6 @@ def static_png(embedding: Embedding, path: Path, pixels: int = 1200) -> Path:
     figure = Figure(figsize=(8, 7), dpi=150)
     axes = figure.subplots()
     if color and embedding.categorical:
-        frame = frame.assign(**{color: frame[color].astype("category")})
         aggregator, style = ds.count_cat(color), {"color_key": category_colors(embedding)}
     else:
         aggregator = ds.mean(color) if color else ds.count()
