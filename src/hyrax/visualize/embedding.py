@@ -189,7 +189,6 @@ def load_embedding(config: Mapping, input_dir: str | Path) -> Embedding:
     fields = [str(name) for name in settings["fields"]]
     has_labels = source.reader.has_labels
     needed = [name for name in dict.fromkeys([*fields, wanted_color]) if name]
-    scores = None
     if SCORE_FIELD in needed:
         scores = scores_of(config["general"]["results_dir"], columns["object_id"])
         needed.remove(SCORE_FIELD)

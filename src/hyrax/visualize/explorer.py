@@ -65,10 +65,8 @@ class Explorer:
             from hyrax.visualize.plots import scatter_2d
 
             plot, selectable = scatter_2d(embedding, int(settings["rasterize_threshold"]))
-            self._box = hv.streams.BoundsXY(source=selectable)
-            self._box.add_subscriber(self._on_box)
-            self._lasso = hv.streams.Lasso(source=selectable)
-            self._lasso.add_subscriber(self._on_lasso)
+            self._box = hv.streams.BoundsXY(source=selectable, subscribers=[self._on_box])
+            self._lasso = hv.streams.Lasso(source=selectable, subscribers=[self._on_lasso])
             self.plot = plot
             plot_pane = pn.pane.HoloViews(plot, backend="bokeh", linked_axes=False)
         else:
@@ -110,8 +108,7 @@ class Explorer:
 
     def _on_lasso(self, geometry: Any = None, **_: Any) -> None:
         if geometry is not None and len(geometry):
-            geometry = np.asarray(geometry)
-            self._select(self.embedding.select_polygon(geometry[:, 0], geometry[:, 1]))
+            self._select(self.embedding.select_polygon(*np.asarray(geometry).T))
 
     def _select(self, positions: np.ndarray) -> list[str]:
         self._selection = np.asarray(positions, dtype=np.int64)
