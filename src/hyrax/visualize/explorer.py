@@ -146,19 +146,16 @@ class Explorer:
         A static page has no Python behind it: hover, zoom and the selection tools work, while the
         table, the thumbnails and re-rasterising on zoom need the live app (``hyrax visualize --serve``).
         """
-        from hyrax.files import replacing, write_text_atomically
+        from hyrax.files import write_text_atomically
 
-        path = Path(path)
-        title = f"Hyrax: {Path(self.embedding.source.results_dir).name}"
         if self.embedding.dims == 3:
-            with replacing(path) as temporary:
-                self.plot.write_html(temporary, include_plotlyjs=True, full_html=True)
-            return path
+            return write_text_atomically(path, self.plot.to_html(include_plotlyjs=True, full_html=True))
         from bokeh.embed import file_html
         from bokeh.resources import INLINE
 
         from hyrax.visualize.plots import static_bokeh_figure
 
+        title = f"Hyrax: {Path(self.embedding.source.results_dir).name}"
         page = file_html(static_bokeh_figure(self.embedding), INLINE, title)
         return write_text_atomically(path, _without_server_extensions(page))
 
