@@ -19,7 +19,6 @@ from hyrax.download.services.base import LAYERS, CutoutRequest, CutoutService, r
 
 _MEMBER = re.compile(r"(?:.*/)?(?P<line>\d+)-(?:cutout|coadd\+bg)-[^/]*\.fits")
 _COLUMNS = ("rerun", "type", "filter", "tract", "ra", "dec", "sw", "sh", "image", "mask", "variance")
-_BOUNDARY = "hyrax-coordinate-list"
 
 
 class HSCDataArchive(CutoutService):
@@ -48,12 +47,8 @@ class HSCDataArchive(CutoutService):
 
     def fetch(self, session: Any, batch: list[CutoutRequest], timeout: float) -> Iterator[tuple]:
         """POST the batch's coordinate list and yield each cutout of the tar answer as it streams in."""
-        body = (
-            f'--{_BOUNDARY}\r\nContent-Disposition: form-data; name="list"; filename="coordlist.txt"\r\n'
-            f"Content-Type: text/plain\r\n\r\n{self.coordinate_list(batch)}\r\n--{_BOUNDARY}--\r\n"
-        ).encode()
-        headers = {"Content-Type": f"multipart/form-data; boundary={_BOUNDARY}"}
-        with session.post(self.url, data=body, headers=headers, timeout=timeout, stream=True) as response:
+        files = {"list": ("coordlist.txt", self.coordinate_list(batch), "text/plain")}
+        with session.post(self.url, files=files, timeout=timeout, stream=True) as response:
             raise_for_status(response, self.describe())
             response.raw.decode_content = True
             with tarfile.open(fileobj=response.raw, mode="r|") as archive:
