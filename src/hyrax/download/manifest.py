@@ -52,12 +52,11 @@ class Journal:
             self._file.write(line)
             self._file.flush()
 
-    def close(self, remove: bool = False) -> None:
-        """Close the journal; ``remove`` deletes it once the manifest holds everything it says."""
+    def remove(self) -> None:
+        """Close and delete the journal, once the manifest holds everything it says."""
         with self._lock:
             self._file.close()
-        if remove:
-            self.path.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
 
 
 def write_manifest(

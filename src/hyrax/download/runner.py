@@ -151,7 +151,7 @@ class Downloader:
             self._stop.set()
             progress.close()
             write_manifest(folder, ids, ras, decs, self.settings.filters, self._outcomes)
-            journal.close(remove=True)
+            journal.remove()
             if not finished:
                 logger.warning("download stopped: %s. Run it again to resume.", summary.line())
         return summary

@@ -202,7 +202,7 @@ def load_embedding(config: Mapping, input_dir: str | Path) -> Embedding:
     if needed:
         extra = [LABEL_FIELD, SCORE_FIELD] if has_labels else [SCORE_FIELD]
         known = list(dict.fromkeys([*source.metadata_fields(), *extra]))
-        _check_fields([name for name in fields if name != SCORE_FIELD], known, "visualize.fields")
+        _check_fields(fields, known, "visualize.fields")
         _check_fields([wanted_color] if wanted_color else [], known, "visualize.color_column")
         # Labels stored with the vectors are named by class here; other fields come from the dataset.
         from_metadata = [name for name in needed if not (name == LABEL_FIELD and has_labels)]
