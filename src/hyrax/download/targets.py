@@ -74,17 +74,12 @@ def read_targets(
     table = read_catalog(path, "download.source_catalog")
     if len(table) == 0:
         raise DownloadError(f"The catalog {path} (download.source_catalog) has no rows.")
-    ids, ras, decs = (
-        column_values(catalog_column(table, name, f"download.{key}", path))
-        for name, key in (
-            (id_column, "object_id_column"),
-            (ra_column, "ra_column"),
-            (dec_column, "dec_column"),
-        )
-    )
-    ids = [str(value).strip() for value in ids.tolist()]
+    columns = {}
+    for name, key in ((id_column, "object_id_column"), (ra_column, "ra_column"), (dec_column, "dec_column")):
+        columns[key] = column_values(catalog_column(table, name, f"download.{key}", path))
+    ids = [str(value).strip() for value in columns["object_id_column"].tolist()]
     _check_ids(ids, path, id_column)
-    ras, decs = np.asarray(ras, dtype=np.float64), np.asarray(decs, dtype=np.float64)
+    ras, decs = (np.asarray(columns[key], dtype=np.float64) for key in ("ra_column", "dec_column"))
     bad = ~(np.isfinite(ras) & np.isfinite(decs) & (np.abs(decs) <= 90))
     if bad.any():
         rows = np.flatnonzero(bad)
