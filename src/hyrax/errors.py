@@ -27,7 +27,6 @@ def closest_match(name: str, choices: Iterable[str]) -> str | None:
     str or None
         The best match, compared case-insensitively.
     """
-    choices = list(choices)
     lowered = {choice.lower(): choice for choice in choices}
     matches = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
     return lowered[matches[0]] if matches else None

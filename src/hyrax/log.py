@@ -7,8 +7,7 @@ import logging
 import sys
 from collections.abc import Iterator
 
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
-_LEVELS["critical"] = logging.CRITICAL
+_LEVELS = {name: getattr(logging, name.upper()) for name in ("debug", "info", "warning", "error", "critical")}
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -35,12 +34,9 @@ def setup_logging(level: str = "info", destination: str = "stderr") -> logging.H
     logging.Handler
         The handler installed on the root logger.
     """
-    handler = _make_handler(level, destination)
-    root = logging.getLogger()
-    for old in _hyrax_handlers():
-        root.removeHandler(old)
+    handler, replaced = _install(level, destination)
+    for old in replaced:
         old.close()
-    _install(handler, level)
     return handler
 
 
@@ -54,13 +50,9 @@ def logging_scope(level: str = "info", destination: str = "stderr") -> Iterator[
     logging.Handler
         The handler installed for the block.
     """
-    handler = _make_handler(level, destination)
     root, hyrax_logger = logging.getLogger(), logging.getLogger("hyrax")
-    before, previous = list(root.handlers), _hyrax_handlers()
-    root_level, hyrax_level = root.level, hyrax_logger.level
-    for old in previous:
-        root.removeHandler(old)
-    _install(handler, level)
+    before, root_level, hyrax_level = list(root.handlers), root.level, hyrax_logger.level
+    handler, previous = _install(level, destination)
     try:
         yield handler
     finally:
@@ -71,10 +63,6 @@ def logging_scope(level: str = "info", destination: str = "stderr") -> Iterator[
         root.handlers[:] = [h for h in before if h in previous or h in root.handlers] + during
         root.setLevel(root_level)
         hyrax_logger.setLevel(hyrax_level)
-
-
-def _hyrax_handlers() -> list[logging.Handler]:
-    return [handler for handler in logging.getLogger().handlers if isinstance(handler, _HyraxHandlerMixin)]
 
 
 def _make_handler(level: str, destination: str) -> logging.Handler:
@@ -105,11 +93,17 @@ def _make_handler(level: str, destination: str) -> logging.Handler:
     return handler
 
 
-def _install(handler: logging.Handler, level: str) -> None:
-    numeric = _LEVELS[str(level).lower()]
+def _install(level: str, destination: str) -> tuple[logging.Handler, list[logging.Handler]]:
+    """Put a new handler in place of Hyrax's; return it and the handlers it replaced."""
+    handler = _make_handler(level, destination)
     root = logging.getLogger()
+    replaced = [old for old in root.handlers if isinstance(old, _HyraxHandlerMixin)]
+    for old in replaced:
+        root.removeHandler(old)
     root.addHandler(handler)
     if root.level == logging.NOTSET or root.level > logging.WARNING:
         root.setLevel(logging.WARNING)
+    numeric = _LEVELS[str(level).lower()]
     logging.getLogger("hyrax").setLevel(numeric)
     handler.setLevel(min(numeric, logging.WARNING))
+    return handler, replaced

@@ -1,16 +1,7 @@
 """Process-wide settings a verb needs, changed in one place: :func:`verb_scope`, entered as a verb starts.
 
-Two kinds of setting reach beyond the verb:
-
-- Environment variables that libraries read when they are first imported, each set only when the user
-  has not set it: ``MLFLOW_DISABLE_TELEMETRY`` and Chroma's ``ANONYMIZED_TELEMETRY`` keep runs off the
-  network, and ``NUMBA_CACHE_DIR`` keeps umap's compiled code in a per-user folder
-  (:func:`numba_cache_dir`) between runs. They stay set when the verb ends: the libraries have read
-  them by then, and an object a verb returns (a database, a dataset) may import a library later, which
-  must not report telemetry either.
-- Logging: while the verb runs, Hyrax's messages at ``general.log_level`` and other libraries' warnings
-  go to ``general.log_destination``. When it ends, that handler is removed and the levels are put
-  back, so a notebook's or a script's own logging set-up is left as it was.
+It sets the environment variables libraries read on import (telemetry off, umap's numba cache), which
+stay set, and sends logging where ``[general]`` says until the verb ends; docs/concepts.md tells why.
 """
 
 from __future__ import annotations
@@ -45,11 +36,9 @@ def set_library_environment() -> list[str]:
 
     Call it before the libraries are imported: they read these variables once, on import.
     """
-    added = []
-    for name, value in library_environment().items():
-        if name not in os.environ:
-            os.environ[name] = value
-            added.append(name)
+    environment = library_environment()
+    added = [name for name in environment if name not in os.environ]
+    os.environ.update({name: environment[name] for name in added})
     return added
 
 

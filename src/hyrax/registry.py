@@ -216,20 +216,14 @@ class Registry(Mapping):
                 return
             self._loading = True
             try:
-                for module_name in self._builtin_module_names():
-                    _import_builtin(module_name, self.kind)
+                package = _import_builtin(str(self.builtin_package), self.kind)
+                for module_info in pkgutil.iter_modules(package.__path__):
+                    if not module_info.name.startswith("_"):
+                        _import_builtin(f"{self.builtin_package}.{module_info.name}", self.kind)
                 load_plugins()
                 self._builtins_loaded = True
             finally:
                 self._loading = False
-
-    def _builtin_module_names(self) -> list[str]:
-        package = _import_builtin(str(self.builtin_package), self.kind)
-        return [
-            f"{self.builtin_package}.{module_info.name}"
-            for module_info in pkgutil.iter_modules(package.__path__)
-            if not module_info.name.startswith("_")
-        ]
 
     def get(self, name: str) -> Any:  # type: ignore[override]
         """Return the plug-in registered as ``name``, or import it when ``name`` is a dotted path.
@@ -241,9 +235,8 @@ class Registry(Mapping):
         PluginImportError
             When a dotted path cannot be imported, or a built-in module fails to import.
         """
-        if name in self._entries:
-            return self._entries[name]
-        self.load_builtins()
+        if name not in self._entries:
+            self.load_builtins()
         if name in self._entries:
             return self._entries[name]
         if "." in name:
@@ -270,9 +263,8 @@ class Registry(Mapping):
         return len(self.names())
 
     def __contains__(self, name: object) -> bool:
-        if name in self._entries:
-            return True
-        self.load_builtins()
+        if name not in self._entries:
+            self.load_builtins()
         return name in self._entries
 
     def __repr__(self) -> str:

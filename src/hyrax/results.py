@@ -8,6 +8,7 @@ without the marker, so a run that failed or was interrupted is never taken for c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -44,11 +45,9 @@ def create_results_dir(results_root: str | os.PathLike, verb: str) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(started / 1e9))
     while True:
         directory = root / f"{stamp}-{verb}-{secrets.token_hex(3)}"
-        try:
+        with contextlib.suppress(FileExistsError):
             directory.mkdir()
             break
-        except FileExistsError:
-            continue
     info = {"verb": verb, "started_ns": started, "pid": os.getpid()}
     write_text_atomically(directory / RUN_INFO_NAME, json.dumps(info))
     return directory
@@ -102,15 +101,12 @@ def find_most_recent_results_dir(results_root: str | os.PathLike, verb: str) -> 
     root = Path(results_root)
     found = list_results_dirs(root, verb)
     if not found:
-        incomplete = list_results_dirs(root, verb, complete_only=False)
-        note = (
-            f" {len(incomplete)} {verb} run(s) there did not finish (no {COMPLETE_MARKER_NAME} marker)."
-            if incomplete
-            else ""
-        )
+        # None is complete, so every run listed here did not finish.
+        unfinished = len(list_results_dirs(root, verb, complete_only=False))
+        note = f" {unfinished} {verb} run(s) there did not finish (no {COMPLETE_MARKER_NAME} marker)."
         raise ResultsNotFoundError(
-            f"No complete '{verb}' results in {root}.{note} Run `hyrax {verb}` first, or name the results "
-            f"directory to use in the configuration."
+            f"No complete '{verb}' results in {root}.{note if unfinished else ''} Run `hyrax {verb}` first, "
+            f"or name the results directory to use in the configuration."
         )
     return found[-1]
 

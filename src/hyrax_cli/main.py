@@ -51,12 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="Override one configuration key (a TOML value), e.g. --set train.epochs=3. Repeatable.",
     )
     verbs = parser.add_subparsers(dest="verb", metavar="<verb>", title="verbs")
-    for name in VERB_REGISTRY.names():
-        verb_class = VERB_REGISTRY.get(name)
-        kwargs = {"help": verb_class.description(), "description": verb_class.description()}
-        kwargs.update(verb_class.add_parser_kwargs)
-        sub = verbs.add_parser(name, parents=[common], **kwargs)
-        verb_class.setup_parser(sub)
+    for name, verb_class in VERB_REGISTRY.items():
+        summary = verb_class.description()
+        kwargs = {"help": summary, "description": summary, **verb_class.add_parser_kwargs}
+        verb_class.setup_parser(verbs.add_parser(name, parents=[common], **kwargs))
     return parser
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from hyrax.config.constraints import Choices
 from hyrax.config.schema import TableSpec
-from hyrax.errors import ConfigKeyError, ConfigTypeError, ConfigValueError, did_you_mean
+from hyrax.errors import ConfigError, ConfigKeyError, ConfigTypeError, ConfigValueError, did_you_mean
 
 logger = logging.getLogger(__name__)
 
@@ -63,27 +64,21 @@ class ConfigDict(dict):
     def _child_name(self, key: str) -> str:
         return f"{self.table_name}.{key}" if self.table_name else key
 
-    def _where(self) -> str:
-        return f"Config table [{self.table_name}]" if self.table_name else "The configuration"
-
-    def _fail(self, error: Exception) -> None:
-        if self._lenient():
-            logger.warning("%s (general.dev_mode is true, so this is only a warning)", error)
-        else:
-            raise error
-
-    def unknown_key_error(self, key: str, origin: str = "") -> ConfigKeyError:
-        """The error for ``key`` not being defined in this table (``origin`` names the file)."""
+    def _error(self, error_class: type[ConfigError], key: str, message: str, origin: str) -> ConfigError:
         prefix = f"{origin}: " if origin else ""
+        return error_class(prefix + message, file=origin or None, key=self._child_name(key))
+
+    def unknown_key_error(self, key: str, origin: str = "") -> ConfigError:
+        """The error for ``key`` not being defined in this table (``origin`` names the file)."""
         valid = ", ".join(self.spec.names()) or "none"
-        return ConfigKeyError(
-            f"{prefix}{self._where()} has no key '{key}'.{did_you_mean(key, self.spec.names())} "
+        where = f"Config table [{self.table_name}]" if self.table_name else "The configuration"
+        message = (
+            f"{where} has no key '{key}'.{did_you_mean(key, self.spec.names())} "
             f"Valid keys: {valid}. A plug-in's keys are known once its package's default_config.toml "
             f'is found: name the plug-in by its import path (name = "package.module.Class"); one '
-            f"defined in a notebook or script declares its keys with Hyrax.add_defaults.",
-            file=origin or None,
-            key=self._child_name(key),
+            f"defined in a notebook or script declares its keys with Hyrax.add_defaults."
         )
+        return self._error(ConfigKeyError, key, message, origin)
 
     def check(self, key: str, value: Any, origin: str = "") -> bool:
         """Check that ``key`` may hold ``value`` here.
@@ -93,39 +88,32 @@ class ConfigDict(dict):
         bool
             False when it may not and ``general.dev_mode`` turned the error into a warning.
         """
-        prefix = f"{origin}: " if origin else ""
-        if key in self.spec.tables:
-            if not isinstance(value, Mapping):
-                self._fail(
-                    ConfigTypeError(
-                        f"{prefix}'{self._child_name(key)}' is a table; got {value!r} instead.",
-                        file=origin or None,
-                        key=self._child_name(key),
-                    )
-                )
-                return False
-            return True
+        name = self._child_name(key)
         spec = self.spec.keys.get(key)
-        if spec is None:
+        if key in self.spec.tables:
+            if isinstance(value, Mapping):
+                return True
+            error = self._error(ConfigTypeError, key, f"'{name}' is a table; got {value!r} instead.", origin)
+        elif spec is None:
             if self.spec.open:
                 return True
-            self._fail(self.unknown_key_error(key, origin))
-            return False
-        if not spec.allows(value):
+            error = self.unknown_key_error(key, origin)
+        elif spec.allows(value):
+            return True
+        else:
             error_class = ConfigTypeError if not spec.accepts(value) else ConfigValueError
             got = f"{value!r} ({type(value).__name__})" if error_class is ConfigTypeError else repr(value)
             choices = [option for c in spec.constraints if isinstance(c, Choices) for option in c.options]
             hint = did_you_mean(value, choices) if isinstance(value, str) else ""
-            self._fail(
-                error_class(
-                    f"{prefix}The '{self._child_name(key)}' key must be {spec.describe_allowed()}. "
-                    f"Got {got} instead.{hint} Default: {spec.default!r}.",
-                    file=origin or None,
-                    key=self._child_name(key),
-                )
+            message = (
+                f"The '{name}' key must be {spec.describe_allowed()}. "
+                f"Got {got} instead.{hint} Default: {spec.default!r}."
             )
-            return False
-        return True
+            error = self._error(error_class, key, message, origin)
+        if not self._lenient():
+            raise error
+        logger.warning("%s (general.dev_mode is true, so this is only a warning)", error)
+        return False
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.check(key, value)
@@ -159,9 +147,7 @@ class ConfigDict(dict):
         self.spec.merge(spec)
         for key, value in values.items():
             if isinstance(value, Mapping):
-                if key not in self:
-                    self[key] = {}
-                self[key].add_defaults(value, spec.tables.get(key, TableSpec()))
+                self.setdefault(key, {}).add_defaults(value, spec.tables.get(key, TableSpec()))
             elif key not in self:
                 self[key] = value
 
@@ -178,9 +164,7 @@ class ConfigDict(dict):
             Where the value comes from (e.g. ``"--set train.epochs=3"``), named in errors.
         """
         *tables, key = dotted_key.split(".")
-        table = self
-        for name in tables:
-            table = table[name]
+        table = functools.reduce(operator.getitem, tables, self)
         if not isinstance(table, ConfigDict):
             raise ConfigTypeError(
                 f"{origin + ': ' if origin else ''}'{dotted_key}' does not name a key: "
@@ -192,10 +176,7 @@ class ConfigDict(dict):
 
     def get_dotted(self, dotted_key: str) -> Any:
         """Read a dotted key such as ``"train.epochs"``."""
-        value: Any = self
-        for name in dotted_key.split("."):
-            value = value[name]
-        return value
+        return functools.reduce(operator.getitem, dotted_key.split("."), self)
 
     def to_dict(self) -> dict:
         """A plain nested ``dict`` copy of the table."""
@@ -212,15 +193,8 @@ class ConfigDict(dict):
         # The leniency travels as a plain value: the callable that reads general.dev_mode belongs to a
         # ConfigManager, which is not sent to data-loader workers or training processes.
         lenient = functools.partial(bool, self._lenient())
-        return (_restore, (self.to_dict(), self.spec, self.table_name, lenient))
+        return (ConfigDict, ({}, self.spec, self.table_name, lenient), dict(self))
 
-
-def _restore(values: Mapping, spec: TableSpec, table_name: str, lenient: Callable[[], bool]) -> ConfigDict:
-    """Rebuild a pickled :class:`ConfigDict` without checking again what was checked when it was set."""
-    table = ConfigDict({}, spec, table_name, lenient)
-    for key, value in values.items():
-        if isinstance(value, Mapping):
-            child_spec = spec.tables.get(key) or TableSpec(open=True)
-            value = _restore(value, child_spec, table._child_name(key), lenient)
-        dict.__setitem__(table, key, value)
-    return table
+    def __setstate__(self, state: dict) -> None:
+        # What was checked when it was set is not checked again.
+        dict.update(self, state)

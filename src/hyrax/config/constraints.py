@@ -1,26 +1,9 @@
-"""Ranges and choices a configuration key allows, declared in its comment tag beside its default.
+"""Ranges, choices and list lengths a configuration key allows, declared in the tag of its comment.
 
-A tag lists the key's types first, then its constraints, separated by commas::
-
-    # [>= 1] Number of passes over the train split.
-    # [float|int|false, >= 0, float <= 1] Fraction or count of objects.
-    # ["quantile"|"zero"|"leave"] What replaces NaN pixels.
-    # [list|false, length 2] [height, width] to crop to.
-
-The constraint forms are:
-
-``>= N``, ``> N``, ``<= N``, ``< N``
-    A bound on every number the key holds (ints and floats, not bools).
-``int >= N``, ``float <= N`` (any comparison)
-    A bound on numbers of that type only, e.g. fractions given as floats.
-``"a"|"b"|"c"``
-    The strings the key allows. ``<int>`` inside a choice stands for any whole number (``"cuda:<int>"``).
-``length N``
-    The number of items of a list.
-
-A value of a type the constraint does not speak of (``false`` for "not set", a string for a bound)
-passes it; type checks are the job of the key's types. One error template serves every key: "The
-'train.epochs' key must be an integer >= 1. Got -3 instead."
+``# [float|int|false, >= 0, float <= 1] Fraction or count`` bounds every number by ``>= 0`` and floats
+by ``<= 1``; ``["a"|"b"]`` lists choices (``<int>`` in one matches any whole number) and ``length 2``
+the number of items of a list. docs/configuration.md describes the forms. A value of a type a
+constraint does not speak of (``false`` for "not set", a string for a bound) passes it.
 """
 
 from __future__ import annotations
@@ -34,20 +17,13 @@ _COMPARISONS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": ope
 _BOUND = re.compile(r"^(?:(int|float)\s+)?(>=|<=|>|<)\s*(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)$")
 _CHOICE = re.compile(r'^"([^"]*)"$')
 _LENGTH = re.compile(r"^length\s+(\d+)$")
+# In this order: a bool is an int too.
+_TYPE_NAMES = ((bool, "bool"), (int, "int"), (float, "float"), (str, "str"), (list, "list"), (dict, "table"))
 
 
-def _number_kind(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    return None
-
-
-def _format_number(number: float) -> str:
-    return str(int(number)) if float(number).is_integer() else repr(number)
+def type_name(value: Any) -> str:
+    """The type word of ``value`` (``"int"``, ``"table"``, ...), else the name of its type."""
+    return next((name for kind, name in _TYPE_NAMES if isinstance(value, kind)), type(value).__name__)
 
 
 @dataclass(frozen=True)
@@ -59,9 +35,9 @@ class Bound:
     only: str | None = None
 
     def applies_to(self, value: Any) -> bool:
-        """True when the bound speaks of ``value``: a number of the bound's type."""
-        kind = _number_kind(value)
-        return kind is not None and (self.only is None or self.only == kind)
+        """True for ints and floats (not bools), or only those of the bound's type."""
+        kind = type_name(value)
+        return kind in ("int", "float") and self.only in (None, kind)
 
     def allows(self, value: Any) -> bool:
         """True when ``value`` passes the comparison (NaN never does)."""
@@ -69,7 +45,8 @@ class Bound:
 
     def describe(self) -> str:
         """The bound in words, e.g. ``">= 1"`` or ``"a float <= 1"``."""
-        text = f"{self.symbol} {_format_number(self.limit)}"
+        limit = str(int(self.limit)) if float(self.limit).is_integer() else repr(self.limit)
+        text = f"{self.symbol} {limit}"
         if self.only is None:
             return text
         return f"{'an' if self.only == 'int' else 'a'} {self.only} {text}"
@@ -81,23 +58,14 @@ class Choices:
 
     options: tuple[str, ...]
 
-    def _patterns(self) -> list[re.Pattern]:
-        return [re.compile("^" + re.escape(option).replace("<int>", r"\d+") + "$") for option in self.options]
-
     def applies_to(self, value: Any) -> bool:
         """True for strings."""
         return isinstance(value, str)
 
     def allows(self, value: Any) -> bool:
         """True when ``value`` is one of the choices."""
-        return any(pattern.match(value) for pattern in self._patterns())
-
-    def describe(self) -> str:
-        """The choices in words: ``one of "a", "b" or "c"``."""
-        quoted = [f'"{option}"' for option in self.options]
-        if len(quoted) == 1:
-            return quoted[0]
-        return "one of " + ", ".join(quoted[:-1]) + " or " + quoted[-1]
+        patterns = [re.escape(option).replace("<int>", r"\d+") for option in self.options]
+        return any(re.match(pattern + "$", value) for pattern in patterns)
 
     def quoted(self) -> list[str]:
         """Each choice in double quotes."""
@@ -149,11 +117,6 @@ def parse_constraint(text: str) -> Constraint | None:
     if options and all(options):
         return Choices(tuple(match.group(1) for match in options))
     return None
-
-
-def violated(constraints: tuple[Constraint, ...], value: Any) -> bool:
-    """True when ``value`` fails any constraint that applies to it."""
-    return any(c.applies_to(value) and not c.allows(value) for c in constraints)
 
 
 def describe_bounds(bounds: tuple[Bound, ...]) -> str:

@@ -1,18 +1,11 @@
-"""Builds the configuration from its layers and writes it back out.
-
-The layers, each overriding the one before:
-
-1. Hyrax's ``hyrax_default_config.toml``;
-2. the ``default_config.toml`` beside the ``__init__.py`` of every external package named by a dotted
-   ``name = "package.module.Class"`` anywhere in the configuration, or announced in the
-   ``hyrax.plugins`` entry-point group;
-3. the user's file (``hyrax <verb> -c file.toml`` or ``Hyrax(config_file=...)``);
-4. runtime changes (``h.set_config("train.epochs", 3)`` or ``h.config["train"]["epochs"] = 3``).
+"""Builds the configuration from its layers (defaults, plug-in defaults, the user's file, runtime changes;
+see docs/configuration.md) and writes it back out.
 """
 
 from __future__ import annotations
 
 import datetime
+import importlib.metadata
 import importlib.util
 import os
 import pickle
@@ -90,19 +83,9 @@ def plugin_default_config_path(dotted_name: str) -> Path | None:
         spec = importlib.util.find_spec(package)
     except (ImportError, ValueError):
         return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
-        candidate = Path(location) / PLUGIN_DEFAULT_CONFIG_NAME
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _entry_point_packages() -> list[str]:
-    from importlib.metadata import entry_points
-
-    return [entry_point.value.split(":")[0] for entry_point in entry_points(group="hyrax.plugins")]
+    locations = spec.submodule_search_locations if spec else None
+    candidates = (Path(location) / PLUGIN_DEFAULT_CONFIG_NAME for location in locations or [])
+    return next((candidate for candidate in candidates if candidate.is_file()), None)
 
 
 def _dev_mode_in(values: Mapping) -> bool:
@@ -149,8 +132,11 @@ class ConfigManager:
         self.config = ConfigDict({}, self.spec, lenient=self._dev_mode)
         self._dev_mode_hint = _dev_mode_in(runtime) or _dev_mode_in(user)
         self._apply(self.config, self.defaults.unwrap(), origin=str(DEFAULT_CONFIG_PATH), base_dir=Path.cwd())
-        names = [*_entry_point_packages(), *iter_dotted_names(self.config)]
-        for name in [*names, *iter_dotted_names(user), *iter_dotted_names(runtime)]:
+        plugins = [
+            point.value.split(":")[0] for point in importlib.metadata.entry_points(group="hyrax.plugins")
+        ]
+        named = [*iter_dotted_names(self.config), *iter_dotted_names(user), *iter_dotted_names(runtime)]
+        for name in plugins + named:
             self._add_plugin_defaults(name, override=True)
         if self.config_file:
             self._apply(self.config, user, origin=str(self.config_file), base_dir=self.config_file.parent)
@@ -168,23 +154,8 @@ class ConfigManager:
         self._merge_plugin_document(read_toml(path), str(path), path.parent, override)
 
     def add_defaults(self, toml_text: str, origin: str = "defaults added at run time") -> None:
-        """Add the settings of a plug-in defined in a notebook or a script, as its package's
-        ``default_config.toml`` would: with the comments that declare each key's type and range.
-
-        Keys already set keep their values; the new keys are then checked like any other.
-
-        Parameters
-        ----------
-        toml_text : str
-            TOML tables, e.g. ``[model.MyNet]`` with ``# [>= 1] Width of the hidden layer.`` above
-            ``hidden = 64``.
-        origin : str
-            Where the text comes from, named in errors.
-
-        Raises
-        ------
-        ConfigParseError
-            When the text is not valid TOML, naming the line.
+        """Add a plug-in's commented defaults given as TOML text, as :meth:`hyrax.hyrax.Hyrax.add_defaults`
+        does; keys already set keep their values. Invalid TOML is a ConfigParseError naming ``origin``.
         """
         self._merge_plugin_document(_parse_toml(toml_text, origin), origin, Path.cwd(), override=False)
 
@@ -210,18 +181,15 @@ class ConfigManager:
         # "general" first, so that a user's dev_mode applies to the checks of every other table.
         for key in sorted(values, key=lambda name: name != "general"):
             value = values[key]
+            key_spec = table.spec.keys.get(key)
             if not table.check(key, value, origin):
                 dict.__setitem__(table, key, value)
-                continue
-            if isinstance(value, Mapping) and not table.spec.open:
-                if key not in table:
-                    table[key] = {}
-                self._apply(table[key], value, origin, base_dir)
-                continue
-            key_spec = table.spec.keys.get(key)
-            if key_spec is not None and key_spec.is_path and isinstance(value, str) and value:
-                value = resolve_path(value, base_dir)
-            table[key] = value
+            elif isinstance(value, Mapping) and not table.spec.open:
+                self._apply(table.setdefault(key, {}), value, origin, base_dir)
+            elif key_spec is not None and key_spec.is_path and isinstance(value, str) and value:
+                table[key] = resolve_path(value, base_dir)
+            else:
+                table[key] = value
 
     def write_runtime_config(self, directory: str | os.PathLike, header: str = "") -> Path:
         """Write the merged configuration, with the defaults' comments, as ``runtime_config.toml``.

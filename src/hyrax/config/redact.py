@@ -1,11 +1,6 @@
-"""Keeping secrets out of every file and log line Hyrax writes.
+"""Keeping secrets out of every file and log line Hyrax writes (docs/configuration.md, "Secrets").
 
-A value is secret when its key's default is tagged ``[secret]``, or when its key's name looks like
-one (password, passwd, secret, token, API key, credential), in any table, open tables included. The
-user-info part of a URL (``http://user:password@host``) is secret wherever the URL appears. Every
-place that writes or logs configuration goes through this module: ``runtime_config.toml``, MLflow
-params and artifacts, ``dataset_config.toml``, ``vector_db.json``, the log handler and the command
-line's error message.
+Every place that writes or logs configuration goes through this module.
 """
 
 from __future__ import annotations

@@ -1,24 +1,9 @@
 """What each configuration key accepts, read from the comments of a default configuration file.
 
-A default file gives every key a default value and a comment. The types a key accepts follow from its
-default (an int key accepts ints, a float key ints and floats, ...) unless the comment begins with a
-tag in square brackets that lists them, e.g. ``# [path|false] Weights to load``. The tag words are:
-
-``str``, ``int``, ``float``, ``bool``, ``list``, ``table``, ``any``
-    Value types.
-``path``
-    A string naming a file or folder; relative paths in a user file are resolved against the folder
-    of that file.
-``false``
-    The literal ``false``, used as "not set".
-``secret``
-    The value is never written to ``runtime_config.toml``.
-``open``
-    On a table header: the table takes any keys (keyword arguments passed to a library).
-
-After the type words, comma-separated constraints declare the values a key allows: ranges
-(``>= 1``), choices (``"zero"|"leave"``) and list lengths (``length 2``); see
-:mod:`hyrax.config.constraints`. For example ``# [float|int|false, >= 0, float <= 1] Train fraction``.
+A key accepts the type of its default unless its comment starts with a tag that lists the types and
+constraints, e.g. ``# [path|false] Weights to load``; docs/configuration.md describes the tag words
+(``str``, ``int``, ``float``, ``bool``, ``list``, ``table``, ``any``, ``path``, ``false``; the flags
+``secret`` and ``open``) and the constraints of :mod:`hyrax.config.constraints`.
 """
 
 from __future__ import annotations
@@ -27,7 +12,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import tomlkit
 from tomlkit.container import Container
 from tomlkit.items import Comment, Table, Whitespace
 
@@ -38,31 +22,12 @@ from hyrax.config.constraints import (
     Length,
     describe_bounds,
     parse_constraint,
-    violated,
+    type_name,
 )
 from hyrax.config.redact import is_secret_name
 
-VALUE_TYPES = {"str", "int", "float", "bool", "list", "table", "any", "path", "false"}
-FLAGS = {"secret", "open"}
-_TAG = re.compile(r"^\s*\[([^\[\]]+)\]\s*")
-
-
-def _type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "table"
-    return type(value).__name__
-
-
+# A str is a path too, and an int a float.
+_WIDER = {"str": "path", "int": "float"}
 _TYPE_WORDS = {
     "str": "a string",
     "int": "an integer",
@@ -74,6 +39,9 @@ _TYPE_WORDS = {
     "path": "a path",
     "false": "false",
 }
+VALUE_TYPES = set(_TYPE_WORDS)
+FLAGS = {"secret", "open"}
+_TAG = re.compile(r"^\s*\[([^\[\]]+)\]\s*")
 
 
 def _join_or(names: list[str]) -> str:
@@ -82,20 +50,9 @@ def _join_or(names: list[str]) -> str:
 
 @dataclass
 class KeySpec:
-    """What one key accepts.
-
-    Attributes
-    ----------
-    default : object
-        The default value.
-    types : frozenset of str
-        Accepted type words (see the module docstring).
-    description : str
-        The key's comment, without its tag.
-    secret : bool
-        Never write the value to a runtime configuration file.
-    constraints : tuple
-        Ranges, choices and lengths the value must meet (see :mod:`hyrax.config.constraints`).
+    """What one key accepts: its default, its type words (see the module docstring), its comment without
+    the tag (``description``), whether it is ``secret`` (never written to a runtime configuration file)
+    and the ranges, choices and lengths it must meet (``constraints``).
     """
 
     default: Any
@@ -111,27 +68,20 @@ class KeySpec:
 
     def accepts(self, value: Any) -> bool:
         """Return True when ``value`` is of a type this key accepts."""
-        if "any" in self.types:
+        if "any" in self.types or (value is False and "false" in self.types):
             return True
-        kind = _type_name(value)
-        if value is False and "false" in self.types:
-            return True
-        if kind == "str" and "path" in self.types:
-            return True
-        if kind == "int" and "float" in self.types:
-            return True
-        if kind == "table" and "table" in self.types:
-            return True
-        return kind in self.types
+        kind = type_name(value)
+        return kind in self.types or _WIDER.get(kind) in self.types
 
     def allows(self, value: Any) -> bool:
         """Return True when ``value`` is of an accepted type and within the key's constraints."""
-        return self.accepts(value) and not violated(self.constraints, value)
+        return self.accepts(value) and not any(
+            c.applies_to(value) and not c.allows(value) for c in self.constraints
+        )
 
     def describe_types(self) -> str:
         """Human-readable list of accepted types, e.g. ``"a path or false"``."""
-        names = [_TYPE_WORDS[t] for t in sorted(self.types, key=list(_TYPE_WORDS).index) if t in _TYPE_WORDS]
-        return _join_or(names)
+        return _join_or([_TYPE_WORDS[t] for t in sorted(self.types, key=list(_TYPE_WORDS).index)])
 
     def describe_allowed(self) -> str:
         """The values the key allows in words, e.g. ``"an integer >= 1"`` or ``'one of "a" or "b"'``."""
@@ -152,7 +102,7 @@ class KeySpec:
                 continue
             elif word == "int" and bounds:
                 names.append(f"an integer {describe_bounds(bounds)}")
-            elif word in _TYPE_WORDS:
+            else:
                 names.append(_TYPE_WORDS[word])
         text = _join_or(names)
         return f"one of {text}" if choices and len(names) > 1 else text
@@ -177,10 +127,7 @@ class TableSpec:
         self.open = self.open or other.open
         self.description = self.description or other.description
         for name, table in other.tables.items():
-            if name in self.tables:
-                self.tables[name].merge(table)
-            else:
-                self.tables[name] = table
+            self.tables.setdefault(name, TableSpec()).merge(table)
 
 
 def parse_tag(comment: str) -> tuple[set[str], str]:
@@ -218,23 +165,13 @@ def parse_full_tag(comment: str) -> tuple[set[str], tuple[Constraint, ...], str]
 def key_spec(name: str, default: Any, comment: str) -> KeySpec:
     """Build the :class:`KeySpec` of key ``name`` from its default and comment."""
     words, constraints, description = parse_full_tag(comment)
-    types = words & VALUE_TYPES or {_type_name(default)}
+    types = frozenset(words & VALUE_TYPES or {type_name(default)})
     secret = "secret" in words or (is_secret_name(name) and isinstance(default, str))
-    return KeySpec(
-        default=default,
-        types=frozenset(types),
-        description=description,
-        secret=secret,
-        constraints=constraints,
-    )
+    return KeySpec(default, types, description, secret, constraints)
 
 
-def spec_from_document(document: tomlkit.TOMLDocument) -> TableSpec:
-    """Read the :class:`TableSpec` of a default configuration document, comments included."""
-    return _spec_from_container(document, header_comment="")
-
-
-def _spec_from_container(container: Container | Table, header_comment: str) -> TableSpec:
+def spec_from_document(container: Container | Table, header_comment: str = "") -> TableSpec:
+    """Read the :class:`TableSpec` of a default configuration document (or table), comments included."""
     body = container.value.body if isinstance(container, Table) else container.body
     pending: list[str] = []
     leading: list[str] = []
@@ -253,18 +190,13 @@ def _spec_from_container(container: Container | Table, header_comment: str) -> T
         seen_key = True
         name = key.key
         if isinstance(item, Table):
-            spec.tables[name] = _spec_from_container(item, item.trivia.comment)
+            spec.tables[name] = spec_from_document(item, item.trivia.comment)
         else:
             comment = item.trivia.comment or _joined(pending)
             spec.keys[name] = key_spec(name, item.unwrap(), comment)
         pending = []
-    for name, value in container.items():
-        # Tables tomlkit stores out of order (or as dotted keys) carry no comments we can read.
-        if name not in spec.keys and name not in spec.tables:
-            if isinstance(value, dict):
-                spec.tables[name] = _spec_from_plain(value)
-            else:
-                spec.keys[name] = key_spec(name, unwrap(value), "")
+    # Tables tomlkit stores out of order (or as dotted keys) carry no comments we can read.
+    spec.merge(_spec_from_plain({k: v for k, v in container.items() if k not in spec.names()}))
     header_words, header_text = parse_tag(header_comment)
     if leading:
         # Without a comment on the header line, the leading comments carry the table's tag too.

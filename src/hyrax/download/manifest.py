@@ -44,27 +44,19 @@ class Journal:
     def record(self, request: CutoutRequest, status: str) -> None:
         """Append the outcome of one cutout."""
         filename = request.filename if status == "ok" else ""
-        line = "\t".join(
-            (
-                quote(request.object_id, safe=""),
-                request.filter,
-                filename,
-                status,
-                format_time(time.time()),
-                repr(request.ra),
-                repr(request.dec),
-            )
+        line = (
+            f"{quote(request.object_id, safe='')}\t{request.filter}\t{filename}\t{status}\t"
+            f"{format_time(time.time())}\t{request.ra!r}\t{request.dec!r}\n"
         )
         with self._lock:
-            self._file.write(line + "\n")
+            self._file.write(line)
             self._file.flush()
 
-    def close(self, remove: bool = False) -> None:
-        """Close the journal; ``remove`` deletes it once the manifest holds everything it says."""
+    def remove(self) -> None:
+        """Close and delete the journal, once the manifest holds everything it says."""
         with self._lock:
             self._file.close()
-        if remove:
-            self.path.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
 
 
 def write_manifest(
@@ -106,37 +98,25 @@ def write_manifest(
         "time": len(format_time(0)),
     }
 
+    names = (*widths, "ra", "dec")
+
     def chunks() -> Iterator[dict[str, np.ndarray]]:
         for start in range(0, len(ids), _CHUNK_OBJECTS):
-            stop = min(start + _CHUNK_OBJECTS, len(ids))
-            rows: dict[str, list] = {name: [] for name in (*widths, "ra", "dec")}
-            for index in range(start, stop):
+            rows = []
+            for index in range(start, min(start + _CHUNK_OBJECTS, len(ids))):
+                object_id = ids[index]
                 for filter_name in filters:
-                    _append_row(rows, folder, ids[index], filter_name, outcomes)
-                    rows["ra"].append(ras[index])
-                    rows["dec"].append(decs[index])
-            yield {name: np.asarray(values) for name, values in rows.items()}
+                    filename = cutout_filename(object_id, filter_name)
+                    try:
+                        status, when = "ok", os.stat(folder / filename).st_mtime
+                    except FileNotFoundError:
+                        filename = ""
+                        status, when = outcomes.get((object_id, filter_name), ("not tried", None))
+                    stamp = format_time(when) if when is not None else ""
+                    rows.append((object_id, filter_name, filename, status, stamp, ras[index], decs[index]))
+            columns = zip(*rows, strict=True)
+            yield dict(zip(names, map(np.asarray, columns), strict=True))
 
     return write_manifest_in_chunks(
         folder / MANIFEST_NAME, len(ids) * len(filters), widths, ("ra", "dec"), chunks()
     )
-
-
-def _append_row(
-    rows: dict[str, list],
-    folder: Path,
-    object_id: str,
-    filter_name: str,
-    outcomes: Mapping[tuple[str, str], tuple[str, float]],
-) -> None:
-    filename = cutout_filename(object_id, filter_name)
-    try:
-        status, when = "ok", os.stat(folder / filename).st_mtime
-    except FileNotFoundError:
-        filename = ""
-        status, when = outcomes.get((object_id, filter_name), ("not tried", None))
-    rows["object_id"].append(object_id)
-    rows["filter"].append(filter_name)
-    rows["filename"].append(filename)
-    rows["status"].append(status)
-    rows["time"].append(format_time(when) if when is not None else "")

@@ -67,12 +67,17 @@ class Progress:
         self.last_report = self.started
         self.bar = tqdm(total=summary.total, desc="download", unit="cutout", disable=None, smoothing=0.1)
 
-    def add(self, kind: str, count: int = 1, advance: bool = True) -> None:
-        """Add ``count`` to the summary's counter ``kind``; ``advance`` moves the bar too."""
+    def add(self, kind: str, advance: bool = True, failure: tuple | None = None) -> None:
+        """Count one cutout in the summary's counter ``kind``; ``advance`` moves the bar too.
+
+        ``failure``, ``(object_id, filter, reason)``, is added to the summary's failures.
+        """
         with self.lock:
-            setattr(self.summary, kind, getattr(self.summary, kind) + count)
+            setattr(self.summary, kind, getattr(self.summary, kind) + 1)
+            if failure:
+                self.summary.failures.append(failure)
             if advance:
-                self.bar.update(count)
+                self.bar.update()
             if self.summary.failed:
                 self.bar.set_postfix(failed=self.summary.failed, refresh=False)
             now = time.perf_counter()

@@ -16,7 +16,6 @@ stops it too, with the reason, instead of failing millions of cutouts one by one
 from __future__ import annotations
 
 import logging
-import os
 import random
 import tarfile
 import threading
@@ -44,6 +43,8 @@ from hyrax.files import replacing
 logger = logging.getLogger(__name__)
 
 _MAX_WAIT = 300.0
+# The summary's counter of each status a cutout ends with.
+_COUNTERS = {"ok": "fetched", "no data": "no_data", "failed": "failed"}
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,8 @@ class Downloader:
         self.settings = settings
         self._stop = threading.Event()
         self._local = threading.local()
+        # Written by the download threads; read once the pool has been shut down.
         self._outcomes: dict[tuple[str, str], tuple[str, float]] = {}
-        self._outcome_lock = threading.Lock()
 
     def run(self, ids: Sequence[str], ras: Any, decs: Any) -> DownloadSummary:
         """Download every object in every filter; write ``manifest.fits`` however the run ends.
@@ -149,10 +150,8 @@ class Downloader:
         finally:
             self._stop.set()
             progress.close()
-            with self._outcome_lock:
-                outcomes = dict(self._outcomes)
-            write_manifest(folder, ids, ras, decs, self.settings.filters, outcomes)
-            journal.close(remove=True)
+            write_manifest(folder, ids, ras, decs, self.settings.filters, self._outcomes)
+            journal.remove()
             if not finished:
                 logger.warning("download stopped: %s. Run it again to resume.", summary.line())
         return summary
@@ -164,7 +163,8 @@ class Downloader:
         for object_id, ra, dec in zip(ids, ras, decs, strict=True):
             for filter_name in self.settings.filters:
                 filename = cutout_filename(object_id, filter_name)
-                problem = self._existing_problem(folder / filename)
+                path = folder / filename
+                problem = self._content_problem(path) if path.exists() else "missing"
                 if problem is None:
                     progress.add("skipped")
                     continue
@@ -178,13 +178,8 @@ class Downloader:
         if batch:
             yield batch
 
-    def _existing_problem(self, path: Path) -> str | None:
-        """``"missing"``, what is wrong with the file (from its headers and size), or None if complete."""
-        if not path.exists():
-            return "missing"
-        return self._content_problem(path)
-
     def _content_problem(self, data: bytes | Path) -> str | None:
+        """What is wrong with a cutout file (from its headers and size), or None if it is complete."""
         try:
             return self.service.check(hdu_shapes(data))
         except ImageReadError as error:
@@ -243,16 +238,15 @@ class Downloader:
             try:
                 remaining, reason = self._attempt(remaining, journal, progress)
             except RequestRejectedError as error:
-                remaining, reason = [r for r in remaining if not self._is_done(r)], str(error)
+                folder = self.settings.folder
+                remaining = [request for request in remaining if not (folder / request.filename).is_file()]
+                reason = str(error)
                 break
             if not remaining:
                 return None
         for request in remaining:
             self._finish(request, "failed", journal, progress, reason)
         return reason or None
-
-    def _is_done(self, request: CutoutRequest) -> bool:
-        return (self.settings.folder / request.filename).is_file()
 
     def _attempt(self, batch: list[CutoutRequest], journal: Journal, progress: Progress) -> tuple[list, str]:
         """One request for ``batch``; return the cutouts to ask for again and why.
@@ -272,7 +266,8 @@ class Downloader:
                 if problem:
                     problems[request] = f"the file it sent is not usable: {problem}"
                     continue
-                self._write(request, content)
+                with replacing(self.settings.folder / request.filename) as temporary:
+                    temporary.write_bytes(content)
                 arrived.add(request)
                 problems.pop(request, None)
                 self._finish(request, "ok", journal, progress)
@@ -290,35 +285,20 @@ class Downloader:
         again = [request for request in batch if request in problems]
         return again, next(iter(problems.values()), "")
 
-    def _write(self, request: CutoutRequest, content: bytes) -> None:
-        path = self.settings.folder / request.filename
-        with replacing(path) as temporary:
-            temporary.write_bytes(content)
-
     def _finish(
         self, request: CutoutRequest, status: str, journal: Journal, progress: Progress, reason: str = ""
     ) -> None:
         journal.record(request, status)
-        if status == "ok":
-            progress.add("fetched")
-            return
-        with self._outcome_lock:
+        if status != "ok":
             self._outcomes[(request.object_id, request.filter)] = (status, time.time())
-        if status == "failed":
-            with progress.lock:
-                progress.summary.failures.append((request.object_id, request.filter, reason))
-            progress.add("failed")
-        else:
-            progress.add("no_data")
+        failure = (request.object_id, request.filter, reason) if status == "failed" else None
+        progress.add(_COUNTERS[status], failure=failure)
 
 
 def _remove_partial_files(folder: Path) -> None:
     """Delete the temporary files of a download that was killed while writing (its journal remains)."""
-    removed = 0
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
-                os.unlink(entry.path)
-                removed += 1
-    if removed:
-        logger.info("Removed %d partial file(s) left by a download that was stopped", removed)
+    partial = list(folder.glob(".*.tmp"))
+    for path in partial:
+        path.unlink()
+    if partial:
+        logger.info("Removed %d partial file(s) left by a download that was stopped", len(partial))

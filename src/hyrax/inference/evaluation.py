@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from hyrax.models.base import HyraxModel, ModelDataError
+from hyrax.training.device import batch_mover
 
 _CLASSIFIER_LOSSES = (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)
 
@@ -50,39 +52,28 @@ class _Confusion:
 
     The scores are those ``infer_step`` returns. With the default ``infer_step``, which is the
     model's forward pass, they are the output of the forward pass ``validate_step`` already made,
-    caught by a forward hook, so each batch goes through the model once; a model that overrides
-    ``infer_step``, or whose ``validate_step`` does not call the model exactly once, is run through
-    ``infer_step`` again.
+    caught by a forward hook into ``outputs``, so each batch goes through the model once; a model that
+    overrides ``infer_step``, or whose ``validate_step`` does not call the model exactly once, is run
+    through ``infer_step`` again.
     """
 
     def __init__(self, model: Any, device: torch.device) -> None:
         self.model = model
-        self.device = device
+        self.move = batch_mover(device)
         self.matrix: np.ndarray | None = None
         self.outputs: list[Any] = []
         self.reuse_forward = getattr(type(model), "infer_step", None) is HyraxModel.infer_step
 
-    def attach(self) -> Any:
-        """Start catching the model's forward outputs; returns the hook handle, to remove when done."""
-        return self.model.register_forward_hook(lambda module, inputs, output: self.outputs.append(output))
-
-    def start_batch(self) -> None:
-        """Forget the previous batch's forward outputs."""
-        self.outputs.clear()
-
-    def _scores(self, batch: Any) -> torch.Tensor:
-        if self.reuse_forward and len(self.outputs) == 1:
-            scores = self.outputs[0]
-            if isinstance(scores, torch.Tensor) and scores.dim() == 2 and len(scores) == len(batch["label"]):
-                return scores
-        moved = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-        with torch.no_grad():
-            return self.model.infer_step(moved)
+    def catch(self, module: Any, inputs: Any, output: Any) -> None:
+        self.outputs.append(output)
 
     def update(self, batch: Any) -> None:
         """Add the (label, predicted class) pairs of ``batch``, as the data loader gave it."""
-        scores = self._scores(batch)
-        self.outputs.clear()
+        scores = self.outputs[0] if self.reuse_forward and len(self.outputs) == 1 else None
+        usable = isinstance(scores, torch.Tensor) and scores.dim() == 2 and len(scores) == len(batch["label"])
+        if not usable:
+            with torch.no_grad():
+                scores = self.model.infer_step(self.move(batch))
         if scores.dim() != 2:
             raise ModelDataError(
                 f"{type(self.model).__name__} is evaluated as a classifier, but infer_step returned shape "
@@ -137,19 +128,15 @@ def evaluate(model: Any, loader: Iterable, *, device: torch.device) -> Evaluatio
     def after_batch(engine: Any) -> None:
         batch = engine.state.batch
         counted["objects"] += len(batch["object_id"])
-        if confusion is not None and "label" in batch:
-            confusion.update(batch)
+        if confusion is not None:
+            if "label" in batch:
+                confusion.update(batch)
+            confusion.outputs.clear()
 
     evaluator.add_event_handler(Events.ITERATION_COMPLETED, after_batch)
-    hook = None
-    if confusion is not None:
-        evaluator.add_event_handler(Events.ITERATION_STARTED, lambda _: confusion.start_batch())
-        hook = confusion.attach()
-    try:
+    # The hook's handle removes it when the run ends, however it ends.
+    with model.register_forward_hook(confusion.catch) if confusion else contextlib.nullcontext():
         state = evaluator.run(loader)
-    finally:
-        if hook is not None:
-            hook.remove()
     result = Evaluation({k: float(v) for k, v in state.metrics.items()}, n_objects=counted["objects"])
     if confusion is not None and confusion.matrix is not None:
         result.confusion = confusion.matrix
@@ -179,11 +166,10 @@ def plot_confusion_matrix(
     axes.set_ylabel("true class")
     axes.set_title(title)
     threshold = matrix.max() / 2 if matrix.size else 0
-    for true in range(classes):
-        for predicted in range(classes):
-            count = int(matrix[true, predicted])
-            colour = "white" if count > threshold else "black"
-            axes.text(predicted, true, str(count), ha="center", va="center", color=colour, fontsize=8)
+    for true, predicted in np.ndindex(matrix.shape):
+        count = int(matrix[true, predicted])
+        colour = "white" if count > threshold else "black"
+        axes.text(predicted, true, str(count), ha="center", va="center", color=colour, fontsize=8)
     path = Path(path)
     figure.savefig(path, dpi=100)
     return path

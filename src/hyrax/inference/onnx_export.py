@@ -18,7 +18,6 @@ import io
 import logging
 import os
 import re
-import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
@@ -98,15 +97,15 @@ def _save_atomically(program: Any, path: Path) -> None:
     The file is written into a staging folder beside ``path`` under its final name, because weights
     over 2 GB go to an external data file that the model names; data files are moved first.
     """
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with tempfile.TemporaryDirectory(
+        prefix=f".{path.name}.", dir=path.parent, ignore_cleanup_errors=True
+    ) as name:
+        staging = Path(name)
         program.save(staging / path.name, external_data=None)
         for extra in staging.iterdir():
             if extra.name != path.name:
                 os.replace(extra, path.parent / extra.name)
         os.replace(staging / path.name, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def export_onnx(

@@ -1,11 +1,9 @@
 """``OnnxModel``: run a model exported by ``hyrax export`` with onnxruntime, without the training code.
 
-An exported model is one file, ``model.onnx``, whose graph takes one input ``data`` (float32, shape
-``(batch, *item_shape)``, any batch size) and returns one output ``output`` with one row per object.
-:class:`OnnxModel` loads it and offers what the inference loop
+The file (see :mod:`hyrax.inference.onnx_export`) takes one input ``data`` and returns one output
+``output`` with one row per object. :class:`OnnxModel` offers what the inference loop
 (:func:`hyrax.inference.runner.infer_into`) calls on a model: ``infer_step(batch)``, ``eval()`` and
-``to(device)``. It needs onnxruntime and numpy, plus torch only to hand back a tensor; neither the
-model's class nor its weights file is needed.
+``to(device)``. Neither the model's class nor its weights file is needed.
 
 Examples
 --------
@@ -93,16 +91,6 @@ def resolve_onnx_file(path: str | os.PathLike) -> Path:
     return candidate.resolve()
 
 
-def _providers(device: str) -> list[str]:
-    import onnxruntime
-
-    available = onnxruntime.get_available_providers()
-    wants_gpu = device == "auto" or device.startswith("cuda")
-    if wants_gpu and "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
-
-
 def _shape_text(shape: Any) -> str:
     return "(" + ", ".join(str(size) if isinstance(size, int) else "batch" for size in shape) + ")"
 
@@ -152,8 +140,12 @@ class OnnxModel:
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = int(threads)
+        wants_gpu = device == "auto" or device.startswith("cuda")
+        providers = ["CPUExecutionProvider"]
+        if wants_gpu and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
         try:
-            self.session = onnxruntime.InferenceSession(str(self.path), options, providers=_providers(device))
+            self.session = onnxruntime.InferenceSession(str(self.path), options, providers=providers)
         except Exception as error:
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise OnnxModelError(

@@ -29,15 +29,6 @@ def _load(path: Path) -> np.ndarray:
     return array if len(array) else np.load(path)
 
 
-def _read_rows(array: np.ndarray, low: int, high: int) -> np.ndarray:
-    """Rows ``low`` to ``high`` of a memory-mapped ``.npy`` array, read with a plain file read."""
-    if not isinstance(array, np.memmap):
-        return array[low:high]
-    with open(array.filename, "rb") as file:
-        file.seek(array.offset + low * array.dtype.itemsize)
-        return np.fromfile(file, dtype=array.dtype, count=high - low)
-
-
 class ResultsReader:
     """Memory-mapped access to the rows of a results directory; nothing is read until it is used.
 
@@ -113,12 +104,12 @@ class ResultsReader:
         """
         start, stop = max(int(start), 0), min(int(stop), len(self))
         parts = []
-        for number, file in enumerate(self.files):
+        for number, array in enumerate(self.files):
             low, high = max(start, self.offsets[number]), min(stop, self.offsets[number + 1])
-            if low < high:
-                parts.append(
-                    _read_rows(file, int(low - self.offsets[number]), int(high - self.offsets[number]))
-                )
+            if low < high:  # so the file has rows, and is memory-mapped
+                with open(array.filename, "rb") as file:
+                    file.seek(array.offset + int(low - self.offsets[number]) * array.dtype.itemsize)
+                    parts.append(np.fromfile(file, dtype=array.dtype, count=int(high - low)))
         return self._combine(parts)
 
     def take(self, positions: Any) -> np.ndarray:

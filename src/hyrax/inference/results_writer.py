@@ -91,12 +91,7 @@ def merge_parts(directory: str | os.PathLike, parts: Sequence[str | os.PathLike]
             runs.append(run_path(directory, number))
             number += 1
     total = sum(d["rows"] for _, d in described)
-    width = max((d["id_width"] for _, d in described), default=1)
-    try:
-        _merge_runs(runs, directory / INDEX_NAME, total, width)
-    finally:
-        for run in runs:
-            run.unlink(missing_ok=True)
+    _merge_runs(runs, directory / INDEX_NAME, total, max((d["id_width"] for _, d in described), default=1))
     for part, _ in described:
         shutil.rmtree(part)
     return total
@@ -208,13 +203,10 @@ class ResultsWriter:
         order = np.argsort(rows["id"], kind="stable")
         run = np.empty(len(rows), dtype=[("id", rows.dtype["id"]), ("row", "<i8")])
         run["id"], run["row"] = rows["id"][order], order
-        save_atomically(self._run_path(number), run)
+        save_atomically(run_path(self.directory, number), run)
         self._n_files += 1
         self.n_rows += len(rows)
         self._id_width = max(self._id_width, width)
-
-    def _run_path(self, number: int) -> Path:
-        return run_path(self.directory, number)
 
     def close(self) -> int:
         """Write the buffered rows and ``batch_index.npy``; return the number of rows written.
@@ -232,23 +224,15 @@ class ResultsWriter:
                 "rows": self.n_rows,
                 "files": self._n_files,
                 "id_width": self._id_width,
-                "vector_shape": list(self._vector_shape) if self._vector_shape is not None else None,
+                "vector_shape": self._vector_shape,  # a tuple, which json writes as a list
                 "labelled": self._labelled,
             }
             write_text_atomically(self.directory / PART_NAME, json.dumps(description))
-            self._closed = True
-            return self.n_rows
-        runs = [self._run_path(number) for number in range(self._n_files)]
-        try:
+        else:
+            runs = [run_path(self.directory, number) for number in range(self._n_files)]
             _merge_runs(runs, self.directory / INDEX_NAME, self.n_rows, self._id_width)
-        finally:
-            self._remove_runs()
         self._closed = True
         return self.n_rows
-
-    def _remove_runs(self) -> None:
-        for number in range(self._n_files):
-            self._run_path(number).unlink(missing_ok=True)
 
     def __enter__(self) -> ResultsWriter:
         return self
@@ -257,7 +241,8 @@ class ResultsWriter:
         if exc_type is None:
             self.close()
         else:
-            self._remove_runs()
+            for number in range(self._n_files):
+                run_path(self.directory, number).unlink(missing_ok=True)
 
 
 class _RunFile:
@@ -287,10 +272,16 @@ class _RunFile:
 
 
 def _merge_runs(runs: list[Path], path: Path, n_rows: int, width: int) -> None:
-    """Merge the sorted runs into the sorted index at ``path``, a block of each run at a time."""
+    """Merge the sorted runs into the sorted index at ``path``, a block of each run at a time.
+
+    The runs are deleted afterwards, whether the merge succeeds or fails.
+    """
     dtype = index_dtype(width)
     header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (n_rows,)}
-    with replacing(path) as temporary, contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack:
+        for run in runs:
+            stack.callback(run.unlink, missing_ok=True)
+        temporary = stack.enter_context(replacing(path))
         files = [_RunFile(stack.enter_context(open(run, "rb"))) for run in runs]
         block = max(256, _MERGE_ROWS // max(len(files), 1))
         out = stack.enter_context(open(temporary, "wb"))

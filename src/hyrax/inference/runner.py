@@ -14,15 +14,6 @@ from hyrax.training.device import batch_mover
 logger = logging.getLogger(__name__)
 
 
-def _check_batch(batch: Any) -> None:
-    if not isinstance(batch, Mapping) or "object_id" not in batch or "index" not in batch:
-        raise TypeError(
-            f"Inference needs batches that are dicts with 'object_id' and 'index' entries, as the default "
-            f"collate function makes them; got {type(batch).__name__}. A custom data_loader.collate_fn "
-            f"must keep those entries."
-        )
-
-
 def infer_into(
     model: Any,
     loader: Iterable,
@@ -67,7 +58,12 @@ def infer_into(
     count = 0
     with torch.no_grad():
         for batch in tqdm(loader, total=total, desc="infer", unit="batch", disable=disable):
-            _check_batch(batch)
+            if not isinstance(batch, Mapping) or "object_id" not in batch or "index" not in batch:
+                raise TypeError(
+                    f"Inference needs batches that are dicts with 'object_id' and 'index' entries, as the "
+                    f"default collate function makes them; got {type(batch).__name__}. A custom "
+                    f"data_loader.collate_fn must keep those entries."
+                )
             output = model.infer_step(move(batch))
             ids = batch["object_id"]
             if not isinstance(output, torch.Tensor) or output.dim() == 0 or len(output) != len(ids):

@@ -1,21 +1,16 @@
 """Inference in one or several processes: each infers a contiguous share of the objects.
 
-Every process (rank) of a run builds the dataset and the model, infers its share of the objects (the
-objects in order, cut into ``world_size`` contiguous pieces at batch boundaries, so no object is
-inferred twice or lost, and each rank runs exactly the batches one process would)
-and writes it with a :class:`~hyrax.inference.results_writer.ResultsWriter` in part mode into
-``<results_dir>/.rank_<r>/``. When every rank has finished (a barrier), the process that owns the
-results directory joins the shares with :func:`~hyrax.inference.results_writer.merge_parts`: the batch
-files in rank order and one sorted ``batch_index.npy``, exactly the objects and vectors one process
-would have written, in the same order. A rank that dies leaves no ``part.json``, so the merge refuses
-and the run stays incomplete, never chained to a later verb.
+Every process (rank) infers its share (cut at batch boundaries, see :func:`share_bounds`) into
+``<results_dir>/.rank_<r>/`` with a :class:`~hyrax.inference.results_writer.ResultsWriter` in part mode;
+after a barrier, the owner of the results directory joins the shares with
+:func:`~hyrax.inference.results_writer.merge_parts` (see docs/distributed.md). A rank that dies leaves
+no ``part.json``, so the merge refuses and the run stays incomplete, never chained to a later verb.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,14 +77,6 @@ def share_bounds(n_objects: int, world_size: int, batch_size: int) -> list[slice
     return [slice(cuts[rank], cuts[rank + 1]) for rank in range(world_size)]
 
 
-def loader_settings(data_loader: Mapping[str, Any], batch_size: int | bool) -> dict[str, Any]:
-    """The ``[data_loader]`` table with ``batch_size`` in place of its own, unless it is False."""
-    settings = dict(data_loader)
-    if batch_size is not False:
-        settings["batch_size"] = batch_size
-    return settings
-
-
 def infer_share(local_rank: int, job: InferJob) -> int:
     """Infer this process's share of the objects into its part folder; return how many it wrote.
 
@@ -119,7 +106,7 @@ def infer_share(local_rank: int, job: InferJob) -> int:
     settings = config["infer"]
     dataset = build_dataset(config)
     if settings["onnx_model"]:
-        model, trained, weights = _onnx_model(settings, config["general"]["device"])
+        model, trained = _onnx_model(settings, config["general"]["device"])
         device = torch.device("cpu")  # onnxruntime takes host arrays and picks its own device
     else:
         trained = find_trained_weights(
@@ -128,26 +115,26 @@ def infer_share(local_rank: int, job: InferJob) -> int:
             results_root=config["general"]["results_dir"],
             weights_filename=config["train"]["weights_filename"],
         )
-        weights = str(Path(trained.weights).resolve())
     indices = split_indices(trained, settings["split"], len(dataset), "infer.split")
     everything = np.arange(len(dataset)) if indices is None else np.asarray(indices)
-    loading = loader_settings(config["data_loader"], settings["batch_size"])
+    loading = dict(config["data_loader"])
+    if settings["batch_size"] is not False:
+        loading["batch_size"] = settings["batch_size"]
     share = everything[share_bounds(len(everything), world_size, int(loading["batch_size"]))[rank]]
     seed = int(config["general"]["seed"])
     # One process inferring everything reads the dataset directly, without a Subset's index lookups.
     whole = indices is None and world_size == 1
     loader = make_data_loader(dataset, None if whole else share, loading, shuffle=False, seed=seed)
-    if settings["onnx_model"]:
-        if len(everything):
-            model.check_item_shape(tuple(dataset[int(everything[0])]["data"].shape))
-    else:
+    if not settings["onnx_model"]:
         model = load_trained_model(
             config, dataset, trained.weights, indices=everything, collate_fn=loader.collate_fn, device=device
         )
+    elif len(everything):
+        model.check_item_shape(tuple(dataset[int(everything[0])]["data"].shape))
     folder = part_dir(results_dir, rank)
     folder.mkdir(parents=True, exist_ok=True)
     if rank == 0:
-        details = {"overrides": origin_overrides(dataset), "weights": weights}
+        details = {"overrides": origin_overrides(dataset), "weights": str(trained.weights)}
         if settings["onnx_model"]:
             details["onnx_model"] = str(model.path)
         (Path(results_dir) / OVERRIDES_NAME).write_text(json.dumps(details), encoding="utf-8")
@@ -159,8 +146,8 @@ def infer_share(local_rank: int, job: InferJob) -> int:
     return count
 
 
-def _onnx_model(settings: Any, device: str) -> tuple[Any, Any, str]:
-    """The ONNX model of ``infer.onnx_model``, the train run its weights came from, and those weights.
+def _onnx_model(settings: Any, device: str) -> tuple[Any, Any]:
+    """The ONNX model of ``infer.onnx_model``, and the weights and train run it was exported from.
 
     The train run (recorded by ``hyrax export``) gives ``infer.split`` its saved splits.
     """
@@ -176,10 +163,8 @@ def _onnx_model(settings: Any, device: str) -> tuple[Any, Any, str]:
     if settings["split"] is not False and train_dir is None:
         raise ConfigError(
             f"infer.split = {settings['split']!r} needs the splits of the train run the ONNX model came "
-            "from, "
-            f"but {model.path} has no export_info.json naming it. Set infer.split = false, or export the "
-            "model again with `hyrax export`.",
+            f"from, but {model.path} has no export_info.json naming it. Set infer.split = false, or "
+            "export the model again with `hyrax export`.",
             key="infer.split",
         )
-    weights = str(info.get("weights") or model.path)
-    return model, TrainedWeights(Path(weights), train_dir), weights
+    return model, TrainedWeights(Path(info.get("weights") or model.path), train_dir)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from hyrax.errors import ConfigError, ResultsNotFoundError
-from hyrax.results import find_most_recent_results_dir, resolve_input_dir
+from hyrax.results import resolve_input_dir
 
 logger = logging.getLogger(__name__)
 
@@ -41,18 +41,6 @@ class TrainedWeights:
 
     weights: Path
     train_dir: Path | None
-
-
-def _weights_filename(train_dir: Path, default: str) -> str:
-    """``train.weights_filename`` as the train run had it, else ``default``."""
-    from hyrax.config import RUNTIME_CONFIG_NAME, read_toml
-
-    runtime = train_dir / RUNTIME_CONFIG_NAME
-    if runtime.is_file():
-        name = read_toml(runtime).unwrap().get("train", {}).get("weights_filename")
-        if isinstance(name, str) and name:
-            return name
-    return default
 
 
 def find_trained_weights(
@@ -88,14 +76,18 @@ def find_trained_weights(
     ResultsNotFoundError
         When there is no complete train run to take the weights from.
     """
-    if configured is False or configured is None or configured == "":
-        train_dir = find_most_recent_results_dir(results_root, "train")
-        weights = train_dir / _weights_filename(train_dir, weights_filename)
-        how = f"the most recent complete train run ({key} = false)"
-    elif Path(configured).is_dir():
-        train_dir = resolve_input_dir(configured, "train", results_root)
-        weights = train_dir / _weights_filename(train_dir, weights_filename)
+    from hyrax.config import RUNTIME_CONFIG_NAME, read_toml
+
+    if not configured or Path(configured).is_dir():
+        train_dir = resolve_input_dir(configured, "train", results_root)  # False: the most recent
         how = f"the train results directory {key} names"
+        if not configured:
+            how = f"the most recent complete train run ({key} = false)"
+        runtime = train_dir / RUNTIME_CONFIG_NAME
+        if runtime.is_file():  # the train run's own train.weights_filename comes first
+            name = read_toml(runtime).unwrap().get("train", {}).get("weights_filename")
+            weights_filename = name if isinstance(name, str) and name else weights_filename
+        weights = train_dir / weights_filename
     else:
         weights = Path(configured)
         train_dir = weights.parent if (weights.parent / "splits.npz").is_file() else None

@@ -1,16 +1,11 @@
 """UMAP on inference results: fit on a sample, transform everything in batches, stream the embedding.
 
 umap-learn is imported only inside these functions, through :func:`import_umap`. Two speed-ups reach
-past umap-learn's public interface, each because ``benchmarks/umap_scale.py --speedups`` shows it
-pays, and each behind a check that falls back to umap's public path, with one debug line, when the
-private name it uses is gone:
-
-- Numba compiles umap's and pynndescent's functions the first time a process runs them, which takes
-  tens of seconds. Only some of them ask numba to cache the compiled code on disk; :func:`import_umap`
-  finds numba's cache in a per-user folder (:func:`hyrax.process.numba_cache_dir`) and turns it on for the
-  others too (through each dispatcher's ``_cache`` and ``enable_caching``).
-- :func:`fit_reducer` names the euclidean metric in ``UMAP._input_distance_func`` for small fits, so
-  transforming uses sklearn's vectorised distances rather than one Python call per pair.
+past its public interface, each because ``benchmarks/umap_scale.py --speedups`` shows it pays (see
+docs/performance.md), and each behind a check that falls back to umap's public path, with one debug
+line, when the private name it uses is gone: :func:`import_umap` turns numba's on-disk cache on for
+all of umap's and pynndescent's functions, and :func:`fit_reducer` lets small fits transform with
+vectorised distances (:func:`_exact_distances_by_name`).
 """
 
 from __future__ import annotations

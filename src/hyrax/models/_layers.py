@@ -18,10 +18,8 @@ def image_shape(model_name: str, sample_shape: Sequence[int]) -> tuple[int, int,
     ModelDataError
         When the data is not an image.
     """
-    if len(sample_shape) == 2:
-        return (1, int(sample_shape[0]), int(sample_shape[1]))
-    if len(sample_shape) == 3:
-        return (int(sample_shape[0]), int(sample_shape[1]), int(sample_shape[2]))
+    if len(sample_shape) in (2, 3):
+        return tuple(int(size) for size in (1, *sample_shape)[-3:])
     raise ModelDataError(
         f"{model_name} takes images of shape (channels, height, width) or (height, width); the data has "
         f"shape {tuple(sample_shape)}. Choose a model made for this data."
@@ -52,18 +50,10 @@ def downsampled_sizes(
 def encoder(
     in_channels: int, channels: Sequence[int], *, batch_norm: bool = False, refine: bool = False
 ) -> nn.Sequential:
-    """Stride-2 3x3 convolutions with ReLU, one stage per entry of ``channels``.
+    """Stride-2 3x3 convolutions with ReLU, one stage of ``channels[i]`` outputs per entry.
 
-    Parameters
-    ----------
-    in_channels : int
-        Channels of the input images.
-    channels : sequence of int
-        Output channels of each stage.
-    batch_norm : bool
-        Normalise after each convolution; makes training insensitive to the scale of the pixels.
-    refine : bool
-        Add a stride-1 3x3 convolution to each stage.
+    ``batch_norm`` normalises after each convolution (training becomes insensitive to the scale of
+    the pixels); ``refine`` adds a stride-1 3x3 convolution to each stage.
     """
     layers: list[nn.Module] = []
 
@@ -82,26 +72,16 @@ def encoder(
 
 
 def decoder(channels: Sequence[int], out_channels: int, sizes: Sequence[tuple[int, int]]) -> nn.Sequential:
-    """The mirror of :func:`encoder`: stride-2 transposed convolutions back to the input size.
-
-    Parameters
-    ----------
-    channels : sequence of int
-        The encoder's stage channels, in encoder order.
-    out_channels : int
-        Channels of the reconstructed image.
-    sizes : sequence of (int, int)
-        The input size followed by the size after each encoder stage.
-    """
+    """The mirror of :func:`encoder` (given its stage ``channels``): transposed convolutions back to
+    ``out_channels`` channels, through ``sizes`` (the input size, then the size after each stage)."""
     layers: list[nn.Module] = []
-    n_stages = len(channels)
-    for stage in reversed(range(n_stages)):
-        in_ch = channels[stage]
+    for stage in reversed(range(len(channels))):
         out_ch = channels[stage - 1] if stage > 0 else out_channels
         # A stride-2 convolution maps n to ceil(n / 2); output_padding 1 restores even sizes exactly.
-        target_h, target_w = sizes[stage]
-        padding = (1 - target_h % 2, 1 - target_w % 2)
-        layers.append(nn.ConvTranspose2d(in_ch, out_ch, 3, stride=2, padding=1, output_padding=padding))
+        padding = tuple(1 - size % 2 for size in sizes[stage])
+        layers.append(
+            nn.ConvTranspose2d(channels[stage], out_ch, 3, stride=2, padding=1, output_padding=padding)
+        )
         if stage > 0:
             layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)

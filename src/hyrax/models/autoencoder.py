@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,17 +51,14 @@ class HyraxAutoencoder(HyraxModel):
     def __init__(self, config: Mapping, sample_shape: tuple[int, ...]):
         super().__init__(config, sample_shape)
         channels, height, width = image_shape(type(self).__name__, sample_shape)
-        settings = self.settings
-        latent_dim = int(settings.get("latent_dim", 64))
-        base = int(settings.get("base_channel_size", 16))
+        self.latent_dim = int(self.settings.get("latent_dim", 64))
         sizes = downsampled_sizes(height, width)
-        stages = stage_channels(base, len(sizes))
-        self.latent_dim = latent_dim
+        stages = stage_channels(int(self.settings.get("base_channel_size", 16)), len(sizes))
         self._bottleneck = (stages[-1] if stages else channels, *(sizes[-1] if sizes else (height, width)))
-        flat = self._bottleneck[0] * self._bottleneck[1] * self._bottleneck[2]
+        flat = math.prod(self._bottleneck)
         self.encoder = encoder(channels, stages)
-        self.to_latent = nn.Linear(flat, latent_dim)
-        self.from_latent = nn.Sequential(nn.Linear(latent_dim, flat), nn.ReLU(inplace=True))
+        self.to_latent = nn.Linear(flat, self.latent_dim)
+        self.from_latent = nn.Sequential(nn.Linear(self.latent_dim, flat), nn.ReLU(inplace=True))
         self.decoder = decoder(stages, channels, [(height, width), *sizes])
 
     def to_tensor(self, batch: Mapping[str, Any]) -> torch.Tensor:

@@ -167,9 +167,7 @@ class HyraxModel(torch.nn.Module):
     @property
     def device(self) -> torch.device:
         """Device of the model's parameters (CPU for a model without parameters)."""
-        for parameter in self.parameters():
-            return parameter.device
-        return torch.device("cpu")
+        return next((parameter.device for parameter in self.parameters()), torch.device("cpu"))
 
     def build_criterion(self) -> torch.nn.Module:
         """The loss named by ``[criterion]``, or ``default_criterion`` when ``criterion.name`` is false."""
@@ -346,31 +344,21 @@ class {cls}(HyraxModel):
         ..."""
 
 
-def _check_signature(cls: type, method: str, arguments: tuple[str, ...]) -> None:
-    function = getattr(cls, method)
-    try:
-        inspect.signature(function).bind(None, *arguments)
-    except TypeError:
-        raise TypeError(
-            f"{cls.__qualname__}.{method}{inspect.signature(function)} must accept "
-            f"({', '.join(('self', *arguments))})."
-        ) from None
-
-
-def _check_classmethod(cls: type, method: str, arguments: tuple[str, ...]) -> None:
-    # The verbs call it on the class, before any instance exists.
-    if not isinstance(inspect.getattr_static(cls, method), classmethod):
+def _check_signature(cls: type, method: str, arguments: tuple[str, ...], first: str = "self") -> None:
+    # check_data is called on the class, before any instance exists, so it must be a classmethod.
+    if first == "cls" and not isinstance(inspect.getattr_static(cls, method), classmethod):
         raise TypeError(
             f"{cls.__qualname__}.{method} must be a classmethod: decorate it with @classmethod and "
             f"give it the arguments ({', '.join(('cls', *arguments))})."
         )
     function = getattr(cls, method)
+    given = arguments if first == "cls" else (None, *arguments)  # a classmethod is bound to the class
     try:
-        inspect.signature(function).bind(*arguments)
+        inspect.signature(function).bind(*given)
     except TypeError:
         raise TypeError(
             f"{cls.__qualname__}.{method}{inspect.signature(function)} must accept "
-            f"({', '.join(('cls', *arguments))})."
+            f"({', '.join((first, *arguments))})."
         ) from None
 
 
@@ -397,22 +385,19 @@ def hyrax_model(name: str, *, force: bool = False) -> Callable[[type], type]:
     def decorate(cls: type) -> type:
         if not inspect.isclass(cls):
             raise TypeError(f"@hyrax_model({name!r}) decorates {cls!r}, which is not a class.")
+        start = "Start from:\n\n" + _SKELETON.format(name=name, cls=cls.__name__)
         if not issubclass(cls, HyraxModel):
             raise TypeError(
                 f"@hyrax_model({name!r}) decorates {cls.__qualname__}, which does not subclass HyraxModel. "
                 f"Hyrax models subclass hyrax.models.base.HyraxModel (a torch.nn.Module), which provides "
-                f"training steps, save/load and the optimizer. Start from:\n\n"
-                + _SKELETON.format(name=name, cls=cls.__name__)
+                f"training steps, save/load and the optimizer. {start}"
             )
         if cls.forward is torch.nn.Module.forward:
-            raise TypeError(
-                f"Model {cls.__qualname__} must implement forward(self, x). Start from:\n\n"
-                + _SKELETON.format(name=name, cls=cls.__name__)
-            )
+            raise TypeError(f"Model {cls.__qualname__} must implement forward(self, x). {start}")
         _check_signature(cls, "__init__", ("config", "sample_shape"))
         for method in ("to_tensor", "compute_loss", "train_step", "validate_step", "infer_step"):
             _check_signature(cls, method, ("batch",))
-        _check_classmethod(cls, "check_data", ("config", "dataset"))
+        _check_signature(cls, "check_data", ("config", "dataset"), first="cls")
         MODEL_REGISTRY.register(name, cls, force=force)
         return cls
 

@@ -24,12 +24,9 @@ _EXAMPLES = {
 }
 
 
-def _table_name(table: Mapping, fallback: str) -> str:
-    return getattr(table, "table_name", "") or fallback
-
-
-def _resolve(table: Mapping, kind: str, name: Any) -> Any:
-    table_name = _table_name(table, kind)
+def _build(table: Mapping, kind: str, name: Any, *args: Any) -> Any:
+    """Import the class ``name`` and instantiate it with ``args`` and the table's ``kwargs``."""
+    table_name = getattr(table, "table_name", "") or kind
     key = f"{table_name}.name"
     if not isinstance(name, str) or not name:
         raise ConfigError(
@@ -43,13 +40,9 @@ def _resolve(table: Mapping, kind: str, name: Any) -> Any:
             key=key,
         )
     try:
-        return import_object(name)
+        cls = import_object(name)
     except PluginImportError as error:
         raise ConfigError(f"{key} = {name!r} in the [{table_name}] table: {error}", key=key) from None
-
-
-def _instantiate(table: Mapping, kind: str, name: str, cls: Any, *args: Any) -> Any:
-    table_name = _table_name(table, kind)
     kwargs = dict(table.get("kwargs") or {})
     try:
         return cls(*args, **kwargs)
@@ -89,9 +82,7 @@ def build_criterion(table: Mapping, default: str = "torch.nn.MSELoss") -> torch.
     >>> build_criterion({"name": "torch.nn.L1Loss", "kwargs": {"reduction": "sum"}})
     L1Loss()
     """
-    name = table.get("name") or default
-    cls = _resolve(table, "criterion", name)
-    return _instantiate(table, "criterion", name, cls)
+    return _build(table, "criterion", table.get("name") or default)
 
 
 def build_optimizer(table: Mapping, parameters: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
@@ -107,9 +98,7 @@ def build_optimizer(table: Mapping, parameters: Iterable[torch.nn.Parameter]) ->
     >>> type(optimizer).__name__, optimizer.param_groups[0]["lr"]
     ('SGD', 0.1)
     """
-    name = table.get("name")
-    cls = _resolve(table, "optimizer", name)
-    return _instantiate(table, "optimizer", name, cls, list(parameters))
+    return _build(table, "optimizer", table.get("name"), list(parameters))
 
 
 def build_scheduler(table: Mapping, optimizer: torch.optim.Optimizer) -> Any:
@@ -120,5 +109,4 @@ def build_scheduler(table: Mapping, optimizer: torch.optim.Optimizer) -> Any:
     name = table.get("name")
     if name is False or name is None:
         return None
-    cls = _resolve(table, "scheduler", name)
-    return _instantiate(table, "scheduler", name, cls, optimizer)
+    return _build(table, "scheduler", name, optimizer)

@@ -94,9 +94,8 @@ class HyraxCNN(HyraxModel):
     def __init__(self, config: Mapping, sample_shape: tuple[int, ...]):
         super().__init__(config, sample_shape)
         channels, height, width = image_shape(type(self).__name__, sample_shape)
-        settings = self.settings
         self.num_classes = self.configured_classes(config)
-        base = int(settings.get("base_channel_size", 16))
+        base = int(self.settings.get("base_channel_size", 16))
         stages = stage_channels(base, max(len(downsampled_sizes(height, width)), 1))
         self.features = encoder(channels, stages, batch_norm=True, refine=True)
         self.classifier = nn.Linear(stages[-1], self.num_classes)
@@ -170,7 +169,12 @@ class HyraxCNN(HyraxModel):
                     f"0 to num_classes - 1. Number the dataset's classes from 0."
                 )
             largest = int(values.max())
-            found = f"object {_first_id(batch, labels == largest)} has label {largest}"
+            position = int(torch.nonzero(labels == largest)[0, 0])
+            ids = batch.get("object_id")
+            if ids is not None and position < len(ids):
+                found = f"object '{ids[position]}' has label {largest}"
+            else:
+                found = f"object number {position} of a batch has label {largest}"
             raise _too_few_classes(type(self), self.num_classes, largest + 1, found)
         return labels
 
@@ -185,11 +189,3 @@ class HyraxCNN(HyraxModel):
         logits = self(self.to_tensor(batch))
         accuracy = (logits.argmax(dim=1) == labels).float().mean()
         return {"loss": self.criterion(logits, labels).item(), "accuracy": accuracy.item()}
-
-
-def _first_id(batch: Mapping[str, Any], mask: torch.Tensor) -> str:
-    ids = batch.get("object_id")
-    position = int(torch.nonzero(mask)[0, 0])
-    if ids is not None and position < len(ids):
-        return f"'{ids[position]}'"
-    return f"number {position} of a batch"

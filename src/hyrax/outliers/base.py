@@ -107,16 +107,14 @@ def check_scores(columns: Mapping[str, np.ndarray], n: int, method: str) -> dict
     """Check a method's output: a finite ``score`` and parts, each one value per object."""
     if "score" not in columns:
         raise OutlierError(f"Outlier method {method} returned no 'score' column (it gave {sorted(columns)}).")
-    checked = {}
-    for name, values in columns.items():
-        values = np.asarray(values)
+    checked = {name: np.asarray(values) for name, values in columns.items()}
+    for name, values in checked.items():
         if values.shape != (n,):
             raise OutlierError(
                 f"Outlier method {method} returned column {name!r} of shape {values.shape}; it needs one "
                 f"value per object ({n},)."
             )
-        checked[name] = values
-    if not np.isfinite(checked["score"]).all():
-        bad = int((~np.isfinite(checked["score"])).sum())
+    bad = int((~np.isfinite(checked["score"])).sum())
+    if bad:
         raise OutlierError(f"Outlier method {method} gave {bad} non-finite scores; check the vectors.")
     return checked

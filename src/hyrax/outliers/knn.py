@@ -1,10 +1,8 @@
-"""Latent-space isolation: an object far from its nearest neighbours is odd.
+"""Latent-space isolation: an object far from its nearest neighbours is odd (``docs/outliers.md``).
 
-The score is the distance to the k-th nearest other object (``outliers.knn_statistic = "kth"``) or
-the mean distance to the k nearest (``"mean"``). Neighbours come from the vector database that
-``save_to_database`` filled from the same infer run, when there is one (FAISS or ChromaDB, in the
-database's own metric), or from an exact search in blocks (squared Euclidean, like the ``l2`` metric),
-which holds one block of distances at a time, never an n-by-n matrix.
+Neighbours come from the vector database that ``save_to_database`` filled from the same infer run,
+when there is one (in the database's own metric), or from an exact search in blocks (squared
+Euclidean), which holds one block of distances at a time, never an n-by-n matrix.
 """
 
 from __future__ import annotations
@@ -88,9 +86,8 @@ def exact_neighbour_distances(job: ScoringJob, k: int) -> np.ndarray:
             keep = np.argpartition(merged, min(k, merged.shape[1] - 1), axis=1)[:, : k + 1]
             best = np.take_along_axis(merged, keep, axis=1)
             best_positions = np.take_along_axis(merged_positions, keep, axis=1)
-        result[query_start:query_stop] = _without_self(
-            best, best_positions, np.arange(query_start, query_stop), k
-        )
+        is_self = best_positions == np.arange(query_start, query_stop)[:, None]
+        result[query_start:query_stop] = _without_self(best, is_self, k)
     return result
 
 
@@ -107,27 +104,21 @@ def _numpy_block_knn(queries: np.ndarray, base: np.ndarray, count: int) -> tuple
 
 
 def _faiss_block_knn() -> Any:
+    """FAISS's ``knn``, which returns what :func:`_numpy_block_knn` does, or None without FAISS."""
     try:
-        import faiss
+        from faiss import knn
     except ImportError:
         return None
-
-    def block_knn(queries: np.ndarray, base: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-        distances, rows = faiss.knn(queries, base, count)
-        return distances, rows.astype(np.int64)
-
-    return block_knn
+    return knn
 
 
-def _without_self(distances: np.ndarray, positions: np.ndarray, own: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` smallest distances per row once each object's own entry is removed, sorted."""
-    order = np.argsort(distances, axis=1, kind="stable")
-    distances = np.take_along_axis(distances, order, axis=1)
-    positions = np.take_along_axis(positions, order, axis=1)
-    is_self = positions == own[:, None]
-    # An object missing from its own k+1 nearest (k+1 exact duplicates) drops its farthest instead.
-    is_self[~is_self.any(axis=1), -1] = True
-    return distances[~is_self].reshape(len(distances), k)
+def _without_self(distances: np.ndarray, is_self: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` smallest ``distances`` per row, nearest first, once each object's own entry is removed.
+
+    An object missing from its own k+1 nearest (k+1 exact duplicates) drops its farthest instead, and
+    one that an approximate index ranks second to an exact duplicate still keeps k others.
+    """
+    return np.sort(np.where(is_self, np.inf, distances), axis=1)[:, :k]
 
 
 def _saved_database(job: ScoringJob) -> Any:
@@ -146,10 +137,7 @@ def _neighbour_distances_from_db(job: ScoringJob, db: Any, k: int) -> np.ndarray
     with db:
         for start, vectors in job.batches():
             found = db.search_by_vector(vectors, k + 1)
-            own = ids[start : start + len(vectors)]
-            is_self = np.asarray(found.ids, dtype=str) == own[:, None]
-            is_self[~is_self.any(axis=1), -1] = True
-            # An approximate index may rank an object second to an exact duplicate: keep k others.
-            distances = np.where(is_self, np.inf, np.asarray(found.distances, dtype=np.float32))
-            result[start : start + len(vectors)] = np.sort(distances, axis=1)[:, :k]
+            is_self = np.asarray(found.ids, dtype=str) == ids[start : start + len(vectors), None]
+            distances = np.asarray(found.distances, dtype=np.float32)
+            result[start : start + len(vectors)] = _without_self(distances, is_self, k)
     return result

@@ -1,11 +1,7 @@
-"""Reconstruction error: objects the trained autoencoder reproduces badly are odd.
+"""Reconstruction error: objects the trained autoencoder reproduces badly are odd (``docs/outliers.md``).
 
 The model is the one whose weights made the infer run (``infer_info.json`` in its results names them),
-or ``outliers.model_weights_file``. Every object of the infer run is read from the original dataset,
-reconstructed, and scored, in batches, by the mean squared difference per pixel (``outliers.
-reconstruction_statistic = "mean"``: what differs over a large area, such as a satellite trail) or by
-the largest squared difference of one pixel (``"max"``: what differs in a few pixels, such as a cosmic
-ray).
+or ``outliers.model_weights_file``.
 """
 
 from __future__ import annotations

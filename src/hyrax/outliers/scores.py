@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
 SCORE_FIELD = "outlier_score"
 """The name under which other verbs show an object's outlier score."""
-
-
-def newest_scores_table(results_root: str | os.PathLike) -> Path | None:
-    """``outliers.parquet`` of the newest complete outliers run under ``results_root``, or None."""
-    from hyrax.results import list_results_dirs
-    from hyrax.verbs.outliers import TABLE_NAME
-
-    runs = list_results_dirs(results_root, "outliers")
-    return runs[-1] / TABLE_NAME if runs and (runs[-1] / TABLE_NAME).is_file() else None
 
 
 def scores_of(results_root: str | os.PathLike, object_ids: Sequence[str]) -> np.ndarray | None:
@@ -27,12 +17,15 @@ def scores_of(results_root: str | os.PathLike, object_ids: Sequence[str]) -> np.
 
     Objects are matched by id, so any run over the same objects serves, whichever infer run it read.
     """
-    path = newest_scores_table(results_root)
-    if path is None:
+    from hyrax.results import list_results_dirs
+    from hyrax.verbs.outliers import TABLE_NAME
+
+    runs = list_results_dirs(results_root, "outliers")
+    if not runs or not (runs[-1] / TABLE_NAME).is_file():
         return None
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path, columns=["object_id", "score"])
+    table = pq.read_table(runs[-1] / TABLE_NAME, columns=["object_id", "score"])
     ids = np.asarray(table.column("object_id").to_numpy(zero_copy_only=False), dtype=str)
     scores = table.column("score").to_numpy()
     order = np.argsort(ids)

@@ -80,12 +80,11 @@ def _snapshot(model: Any) -> dict[str, Any]:
 
 def _changed_entries(first: Mapping[str, Any], second: Mapping[str, Any]) -> list[str]:
     """Names of the entries of two snapshots that differ (or exist in one only)."""
-    keys = sorted(first.keys() | second.keys())
-    return [
+    return sorted(
         key
-        for key in keys
+        for key in first.keys() | second.keys()
         if key not in first or key not in second or not torch.equal(first[key], second[key])
-    ]
+    )
 
 
 def _output_difference(first: Any, second: Any) -> str | None:

@@ -9,11 +9,6 @@ from hyrax.errors import ConfigError
 _CHOICES = '"auto", "cpu", "cuda", "cuda:N" or "mps"'
 
 
-def _mps_available() -> bool:
-    backend = getattr(torch.backends, "mps", None)
-    return bool(backend is not None and backend.is_available())
-
-
 def select_device(name: str, local_rank: int = 0) -> torch.device:
     """Return the device ``name`` asks for, checking that this machine has it.
 
@@ -45,7 +40,7 @@ def select_device(name: str, local_rank: int = 0) -> torch.device:
     if text == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", local_rank % torch.cuda.device_count())
-        return torch.device("mps") if _mps_available() else torch.device("cpu")
+        return torch.device("mps") if torch.backends.mps.is_available() else torch.device("cpu")
     try:
         device = torch.device(text)
     except RuntimeError:
@@ -69,7 +64,7 @@ def select_device(name: str, local_rank: int = 0) -> torch.device:
             )
         return torch.device("cuda", index)
     if device.type == "mps":
-        if not _mps_available():
+        if not torch.backends.mps.is_available():
             raise ConfigError(
                 f"general.device = {name!r}, but Apple's MPS backend is not available here. "
                 'Use "auto" or "cpu".',

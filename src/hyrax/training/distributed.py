@@ -1,16 +1,12 @@
 """Running training in several processes with ``ignite.distributed``: launching, data, gradients.
 
-Three ways to run, decided by :class:`Launch`:
-
-- one process (the default);
-- ``train.nproc_per_node = N``: Hyrax starts N processes on this node (``idist.spawn``);
-- started by ``torchrun --nproc_per_node=N $(which hyrax) train`` (or on several nodes): every
-  process runs the verb, and the process group comes from torchrun's environment.
+:class:`Launch` decides how to run (one process, ``train.nproc_per_node`` processes spawned here, or
+torchrun's), as ``docs/distributed.md`` describes.
 
 Hyrax models run their own ``train_step``, which calls the model directly, so the model is not
 wrapped in ``DistributedDataParallel`` (whose gradient hooks only work when its own ``forward`` runs).
 Instead every process starts from rank 0's weights, :func:`average_gradients` all-reduces the
-gradients inside ``HyraxModel.optimize``, and :func:`broadcast_buffers` keeps buffers such as batch
+gradients inside ``HyraxModel.optimize``, and :func:`broadcast_from_rank_0` keeps buffers such as batch
 norm statistics equal, so the processes stay identical, as with DDP.
 """
 
@@ -19,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -191,28 +187,18 @@ def average_gradients(parameters: list[torch.nn.Parameter]) -> None:
         flat = torch.cat([g.reshape(-1) for g in gradients])
         idist.all_reduce(flat)
         flat /= world_size
-        offset = 0
-        for gradient in gradients:
-            count = gradient.numel()
-            gradient.copy_(flat[offset : offset + count].view_as(gradient))
-            offset += count
+        for gradient, mean in zip(gradients, flat.split([g.numel() for g in gradients]), strict=True):
+            gradient.copy_(mean.view_as(gradient))
 
 
-def broadcast_parameters(module: torch.nn.Module, src: int = 0) -> None:
-    """Copy rank ``src``'s parameters and buffers to every process."""
+def broadcast_from_rank_0(tensors: Iterable[Any]) -> None:
+    """Copy rank 0's values of ``tensors`` (a module's ``state_dict().values()``, or its buffers) to
+    every process; entries that are not tensors are left alone."""
     import ignite.distributed as idist
 
-    for tensor in module.state_dict().values():
+    for tensor in tensors:
         if isinstance(tensor, torch.Tensor):
-            tensor.copy_(idist.broadcast(tensor, src=src))
-
-
-def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
-    """Copy rank ``src``'s buffers (e.g. batch norm running statistics) to every process."""
-    import ignite.distributed as idist
-
-    for buffer in module.buffers():
-        buffer.copy_(idist.broadcast(buffer, src=src))
+            tensor.copy_(idist.broadcast(tensor, src=0))
 
 
 def distribute_loader(loader: DataLoader, *, shuffle: bool, seed: int) -> tuple[DataLoader, EpochSampler]:
@@ -248,6 +234,5 @@ def distribute_loader(loader: DataLoader, *, shuffle: bool, seed: int) -> tuple[
         # torch generator, whose state a checkpoint restores.
         "generator": torch.Generator().manual_seed(int(seed)),
     }
-    if world_size > 1:
-        return idist.auto_dataloader(loader.dataset, **kwargs), sampler
-    return DataLoader(loader.dataset, **kwargs), sampler
+    make = idist.auto_dataloader if world_size > 1 else DataLoader
+    return make(loader.dataset, **kwargs), sampler

@@ -13,6 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,11 @@ _MLFLOW_NAME = re.compile(r"^[\w\-. :/]{1,250}$")
 
 def scalars(values: Mapping) -> dict[str, float]:
     """The entries of ``values`` that are numbers or one-element tensors, as floats."""
-    result = {}
-    for key, value in values.items():
-        if isinstance(value, (int, float)) or hasattr(value, "numel") and value.numel() == 1:
-            result[str(key)] = float(value)
-    return result
+    return {
+        str(key): float(value)
+        for key, value in values.items()
+        if isinstance(value, (int, float)) or hasattr(value, "numel") and value.numel() == 1
+    }
 
 
 def config_params(config: Mapping, prefix: str = "") -> dict[str, str]:
@@ -137,66 +138,33 @@ class MlflowRun:
 
 
 class OpeningMlflowRun:
-    """An :class:`MlflowRun` that a background thread opens, so that training starts meanwhile.
+    """An :class:`MlflowRun` that a background thread opens (:func:`open_run`) while training starts.
 
     Importing MLflow and opening its store take about 3 s on a project's first run and 1.5 s after;
-    the thread does both, and logs ``params``, while the main thread builds the data loaders and the
+    the thread does both, and logs the params, while the main thread builds the data loaders and the
     model and trains. Each method waits for the opening (by the end of the first epoch it is usually
     done) and raises what it raised, e.g. a deleted experiment's ``ConfigError``.
-
-    Parameters
-    ----------
-    store_dir, experiment_name, run_name, tags
-        As for :class:`MlflowRun`.
-    params : mapping of str to str
-        The run's params.
     """
 
-    def __init__(
-        self,
-        store_dir: Path,
-        experiment_name: str,
-        run_name: str,
-        tags: dict[str, str],
-        params: Mapping[str, str],
-    ) -> None:
-        self._run: MlflowRun | None = None
-        self._error: BaseException | None = None
-        arguments = (store_dir, experiment_name, run_name, tags, params)
-        self._thread = threading.Thread(target=self._open, args=arguments, name="hyrax-mlflow", daemon=True)
-        self._thread.start()
-
-    def _open(self, store_dir, experiment_name, run_name, tags, params) -> None:
-        try:
-            run = MlflowRun(store_dir, experiment_name, run_name, tags)
-            run.log_params(params)
-            self._run = run
-        except BaseException as error:  # handed to the main thread by _opened()
-            self._error = error
-
-    def _opened(self) -> MlflowRun:
-        self._thread.join()
-        if self._run is None:
-            raise self._error
-        return self._run
+    def __init__(self, opening: Future[MlflowRun]) -> None:
+        self._opening = opening
 
     @property
     def run_id(self) -> str:
         """The MLflow run id, once the run is open."""
-        return self._opened().run_id
+        return self._opening.result().run_id
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         """As :meth:`MlflowRun.log_metrics`, once the run is open."""
-        self._opened().log_metrics(metrics, step)
+        self._opening.result().log_metrics(metrics, step)
 
     def close(self, status: str, artifacts: list[Path]) -> None:
         """As :meth:`MlflowRun.close`; a run that failed to open raises its error only if ``status`` is
         FINISHED, since otherwise the training is already stopping on an error."""
-        self._thread.join()
-        if self._run is not None:
-            self._run.close(status, artifacts)
+        if self._opening.exception() is None:
+            self._opening.result().close(status, artifacts)
         elif status == "FINISHED":
-            raise self._error
+            raise self._opening.exception()
 
 
 def open_run(
@@ -214,7 +182,18 @@ def open_run(
     """
     results_dir = Path(results_dir)
     run_tags = {"hyrax.results_dir": str(results_dir.resolve()), **dict(tags or {})}
-    return OpeningMlflowRun(Path(store_dir), experiment_name, results_dir.name, run_tags, params or {})
+    opening: Future[MlflowRun] = Future()
+
+    def open_in_background() -> None:
+        try:
+            run = MlflowRun(Path(store_dir), experiment_name, results_dir.name, run_tags)
+            run.log_params(params or {})
+            opening.set_result(run)
+        except BaseException as error:  # raised in the main thread when the run is used
+            opening.set_exception(error)
+
+    threading.Thread(target=open_in_background, name="hyrax-mlflow", daemon=True).start()
+    return OpeningMlflowRun(opening)
 
 
 def record_run(

@@ -7,6 +7,7 @@ import sys
 import time
 
 from ignite.engine import Engine, Events
+from ignite.handlers import Timer
 
 logger = logging.getLogger(__name__)
 
@@ -46,17 +47,12 @@ def attach_epoch_log(trainer: Engine, evaluator: Engine | None, epochs: int) -> 
     Attach it after the handlers that run the evaluator and write checkpoints: the time it reports
     includes them.
     """
-    started = {"at": time.monotonic()}
-
-    def epoch_started(engine: Engine) -> None:
-        started["at"] = time.monotonic()
+    timer = Timer().attach(trainer, start=Events.EPOCH_STARTED)
 
     def epoch_completed(engine: Engine) -> None:
         parts = [f"train loss {engine.state.metrics.get('loss', float('nan')):.5g}"]
         if evaluator is not None:
             parts += [f"validate {name} {value:.5g}" for name, value in evaluator.state.metrics.items()]
-        seconds = time.monotonic() - started["at"]
-        logger.info("Epoch %d/%d: %s (%.1f s)", engine.state.epoch, epochs, ", ".join(parts), seconds)
+        logger.info("Epoch %d/%d: %s (%.1f s)", engine.state.epoch, epochs, ", ".join(parts), timer.value())
 
-    trainer.add_event_handler(Events.EPOCH_STARTED, epoch_started)
     trainer.add_event_handler(Events.EPOCH_COMPLETED, epoch_completed)

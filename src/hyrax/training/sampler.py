@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 from ignite.engine import Engine, Events
@@ -50,10 +51,7 @@ class EpochSampler(DistributedSampler):
         self.start = max(0, min(int(start), self.num_samples))
 
     def __iter__(self) -> Iterator[int]:
-        positions = super().__iter__()
-        if self.start:
-            return iter(list(positions)[self.start :])
-        return positions
+        return itertools.islice(super().__iter__(), self.start, None)
 
     def __len__(self) -> int:
         return self.num_samples - self.start

@@ -36,15 +36,15 @@ class RNGState:
     def state_dict(self) -> dict[str, Any]:
         """The generators' states, as tensors and plain Python values (loadable with ``weights_only``)."""
         version, mt_state, gauss = random.getstate()
-        numpy_state = np.random.get_state(legacy=False)
+        bit_generator, key, pos, has_gauss, gauss = np.random.get_state()
         state: dict[str, Any] = {
             "python": {"version": version, "state": list(mt_state), "gauss": gauss},
             "numpy": {
-                "bit_generator": numpy_state["bit_generator"],
-                "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
-                "pos": int(numpy_state["state"]["pos"]),
-                "has_gauss": int(numpy_state["has_gauss"]),
-                "gauss": float(numpy_state["gauss"]),
+                "bit_generator": bit_generator,
+                "key": torch.from_numpy(key.astype(np.int64)),
+                "pos": int(pos),
+                "has_gauss": int(has_gauss),
+                "gauss": float(gauss),
             },
             "torch": torch.get_rng_state(),
         }
@@ -57,14 +57,8 @@ class RNGState:
         python = state["python"]
         random.setstate((python["version"], tuple(python["state"]), python["gauss"]))
         numpy = state["numpy"]
-        np.random.set_state(
-            {
-                "bit_generator": numpy["bit_generator"],
-                "state": {"key": numpy["key"].numpy().astype(np.uint32), "pos": numpy["pos"]},
-                "has_gauss": numpy["has_gauss"],
-                "gauss": numpy["gauss"],
-            }
-        )
+        key = numpy["key"].numpy().astype(np.uint32)
+        np.random.set_state((numpy["bit_generator"], key, numpy["pos"], numpy["has_gauss"], numpy["gauss"]))
         torch.set_rng_state(state["torch"].cpu())
         cuda = state.get("cuda")
         if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():

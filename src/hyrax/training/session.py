@@ -87,16 +87,9 @@ def _check_resumable(trainer: Engine, checkpoint: Path, epoch_length: int, epoch
         )
 
 
-@dataclass
-class _Loaders:
-    train: Any
-    sampler: Any
-    validate: Any
-    collate_fn: Any
-
-
-def _loaders(dataset: Any, splits: dict[str, np.ndarray], loader_config: Mapping, seed: int) -> _Loaders:
-    """The train loader (shared among processes), its sampler, and the validation loader or None."""
+def _loaders(dataset: Any, splits: dict[str, np.ndarray], loader_config: Mapping, seed: int) -> tuple:
+    """The train loader (shared among processes), its sampler, the validation loader or None, and the
+    collate function."""
     plain = make_data_loader(dataset, splits["train"], loader_config, shuffle=False, seed=seed)
     train, sampler = distributed.distribute_loader(plain, shuffle=loader_config["shuffle"], seed=seed)
     validate = None
@@ -104,7 +97,7 @@ def _loaders(dataset: Any, splits: dict[str, np.ndarray], loader_config: Mapping
         validate = make_data_loader(dataset, splits["validate"], loader_config, shuffle=False, seed=seed)
         if idist.get_world_size() > 1:
             validate, _ = distributed.distribute_loader(validate, shuffle=False, seed=seed)
-    return _Loaders(train, sampler, validate, plain.collate_fn)
+    return train, sampler, validate, plain.collate_fn
 
 
 def _prepare_model(model: HyraxModel, device: torch.device, *, amp: bool, gradient_clip: float | None):
@@ -112,7 +105,7 @@ def _prepare_model(model: HyraxModel, device: torch.device, *, amp: bool, gradie
     world_size = idist.get_world_size()
     model.to(device)
     if world_size > 1:
-        distributed.broadcast_parameters(model)
+        distributed.broadcast_from_rank_0(model.state_dict().values())
     use_amp = amp and device.type == "cuda"
     if amp and not use_amp and idist.get_rank() == 0:
         logger.warning("train.amp is true, but mixed precision is only used on CUDA; training on %s.", device)
@@ -143,10 +136,7 @@ def train_process(local_rank: int, job: TrainingJob) -> HyraxModel:
     KeyboardInterrupt
         After Ctrl-C, once the latest checkpoint is written.
     """
-    return _train(job, distributed.setup_process(job.config["general"], local_rank))
-
-
-def _train(job: TrainingJob, device: torch.device) -> HyraxModel:
+    device = distributed.setup_process(job.config["general"], local_rank)
     config, resume_from = job.config, job.resume_from
     general, data_set, train = config["general"], config["data_set"], config["train"]
     seed, epochs, world_size = int(general["seed"]), train["epochs"], idist.get_world_size()
@@ -165,8 +155,8 @@ def _train(job: TrainingJob, device: torch.device) -> HyraxModel:
         )
     if results_dir is not None:
         save_splits(results_dir, splits)
-    loaders = _loaders(dataset, splits, config["data_loader"], seed)
-    model = build_model(config, dataset, indices=splits["train"], collate_fn=loaders.collate_fn)
+    train_loader, sampler, val_loader, collate_fn = _loaders(dataset, splits, config["data_loader"], seed)
+    model = build_model(config, dataset, indices=splits["train"], collate_fn=collate_fn)
     clip = None if train["gradient_clip"] is False else float(train["gradient_clip"])
     _prepare_model(model, device, amp=bool(train["amp"]), gradient_clip=clip)
 
@@ -176,22 +166,30 @@ def _train(job: TrainingJob, device: torch.device) -> HyraxModel:
     if results_dir is not None and train["progress_bar"]:
         # First, so the bar is closed at the end of an epoch before anything else prints.
         attach_progress_bar(trainer)
-    attach_sampler(trainer, loaders.sampler, loaders.train.batch_size)
+    attach_sampler(trainer, sampler, train_loader.batch_size)
     EpochMeans().attach(trainer)
     if world_size > 1 and any(True for _ in model.buffers()):
         # Batch norm statistics differ between processes; rank 0's are the ones validated and saved.
-        trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda _: distributed.broadcast_buffers(model))
+        trainer.add_event_handler(
+            Events.EPOCH_COMPLETED, lambda _: distributed.broadcast_from_rank_0(model.buffers())
+        )
     evaluator = None
-    if loaders.validate is not None:
+    if val_loader is not None:
         evaluator = create_evaluator(model, device=device, amp=amp, non_blocking=non_blocking)
-        trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda _: evaluator.run(loaders.validate))
+        trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda _: evaluator.run(val_loader))
     scored = evaluator if evaluator is not None else trainer
 
     def score() -> float | None:
         return scored.state.metrics.get("loss")
 
+    def step_scheduler(engine: Engine) -> None:
+        if not isinstance(model.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            model.scheduler.step()
+        elif score() is not None:
+            model.scheduler.step(score())
+
     if model.scheduler is not None:
-        trainer.add_event_handler(Events.EPOCH_COMPLETED, _scheduler_step(model.scheduler, score))
+        trainer.add_event_handler(Events.EPOCH_COMPLETED, step_scheduler)
 
     objects: dict[str, Any] = {
         "model": model,
@@ -209,7 +207,7 @@ def _train(job: TrainingJob, device: torch.device) -> HyraxModel:
 
     if resume_from is not None:
         load_checkpoint(resume_from, objects)
-        _check_resumable(trainer, resume_from, len(loaders.train), epochs)
+        _check_resumable(trainer, resume_from, len(train_loader), epochs)
         if idist.get_rank() == 0:
             state = trainer.state
             logger.info(
@@ -232,7 +230,7 @@ def _train(job: TrainingJob, device: torch.device) -> HyraxModel:
     # Every process would stop at a different batch and deadlock in the next all-reduce, so Ctrl-C
     # only stops cleanly in single-process runs.
     with tracking, StopOnInterrupt(trainer, enabled=world_size == 1) as stop:
-        trainer.run(loaders.train, max_epochs=epochs)
+        trainer.run(train_loader, max_epochs=epochs)
         # A Ctrl-C during the last epoch's last batch lets the run finish.
         if stop.requested and trainer.state.iteration < epochs * trainer.state.epoch_length:
             if latest is not None:
@@ -250,17 +248,3 @@ def _train(job: TrainingJob, device: torch.device) -> HyraxModel:
     if results_dir is not None:
         model.save(Path(results_dir) / train["weights_filename"])
     return model.eval()
-
-
-def _scheduler_step(scheduler: Any, score: Any):
-    plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-
-    def step(engine: Engine) -> None:
-        if plateau:
-            value = score()
-            if value is not None:
-                scheduler.step(value)
-        else:
-            scheduler.step()
-
-    return step

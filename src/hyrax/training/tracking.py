@@ -1,16 +1,4 @@
-"""Experiment tracking of a training run: MLflow, TensorBoard and a loss-curve plot.
-
-:func:`attach_tracking` attaches ignite handlers that record, on rank 0:
-
-- in an MLflow SQLite store (the train verb's is ``<general.results_dir>/mlflow/mlflow.db``, shared by
-  all runs so that ``mlflow ui`` shows them together): a run named after the results directory, with
-  the params given (the verb's: the flattened configuration, no secrets), per-epoch metrics
-  ``train_loss``, ``val_loss``, ``lr``, ``epoch_time_s``, ``samples_per_s`` (and
-  ``train_<name>``/``val_<name>`` for the engines' other metrics), and the artifacts
-  ``runtime_config.toml`` and ``loss_curve.png``;
-- in ``<run results directory>/tensorboard/``: ``iteration/<output key>`` and ``iteration/lr`` every
-  ``log_every_n_steps`` iterations, and ``epoch/<metric>``;
-- ``<run results directory>/loss_curve.png``: train and validation loss per epoch, drawn at close.
+"""Experiment tracking of a training run: MLflow, TensorBoard and a loss-curve plot (``docs/tracking.md``).
 
 Records reach the disk at most every 30 s (TensorBoard rereads its folder only that often anyway)
 and at close, so that writing them costs training no measurable time.
@@ -28,7 +16,6 @@ import torch
 from ignite.engine import Engine, Events
 
 from hyrax.config import RUNTIME_CONFIG_NAME
-from hyrax.training.loss_curve import plot_loss_curve
 from hyrax.training.mlflow_store import OpeningMlflowRun, open_run, record_run, scalars
 
 logger = logging.getLogger(__name__)
@@ -52,45 +39,96 @@ def _batch_size(batch: Any) -> int:
         return 1
 
 
-class _EpochRecorder:
-    """Summarises each trainer epoch, and the evaluation run at its end, as a dict of floats.
+def _add_scalars(writer: Any, values: dict[str, float], step: int) -> None:
+    """Log each value under its own tag; ``SummaryWriter.add_scalars`` would open a file per tag."""
+    for tag, value in values.items():
+        writer.add_scalar(tag, value, step)
 
-    The losses are the engines' ``state.metrics["loss"]``, which :class:`~hyrax.training.engines.EpochMeans`
-    computes. Training runs the Python of ``iteration_completed`` with cold caches between the model's
-    kernels, where each line costs several times what a micro-benchmark shows; so it does the least it
-    can, and calls ``log_step`` (TensorBoard) itself rather than through a second, filtered ignite handler.
+
+def _plot_loss_curve(history: list[dict[str, float]], path: Path, title: str) -> None:
+    """Write the train and validation loss per epoch as a PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    figure = Figure(figsize=(6.4, 4.0), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    values: list[float] = []
+    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
+        rows = [row for row in history if key in row]
+        if rows:
+            marker = "o" if len(rows) <= 50 else None
+            axes.plot([row["epoch"] for row in rows], [row[key] for row in rows], marker=marker, label=label)
+            values += [row[key] for row in rows]
+    # A log axis shows the late, small improvements once the loss has fallen more than tenfold.
+    if values and min(values) > 0 and max(values) / min(values) > 10:
+        axes.set_yscale("log")
+    axes.set(xlabel="epoch", ylabel="loss", title=title)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.legend()
+    figure.savefig(path, dpi=100)
+
+
+class Tracking:
+    """The tracking of one training run, as returned by :func:`attach_tracking`.
+
+    :meth:`close`, or leaving a ``with`` block, detaches the handlers, draws the loss curve, writes
+    what is buffered, logs the artifacts and ends the MLflow run; calling it again does nothing. On
+    ranks other than 0 the object does nothing at all.
+
+    Attributes
+    ----------
+    history : list of dict
+        The metrics of every epoch so far, each with its ``epoch``.
     """
 
-    def __init__(self, evaluator: Engine | None, optimizer: Any, every: int) -> None:
-        self.evaluator, self.optimizer, self.every = evaluator, optimizer, every
-        self.log_step: Any = None
+    def __init__(
+        self,
+        results_dir: Path | None = None,
+        evaluator: Engine | None = None,
+        optimizer: Any = None,
+        every: int = 1,
+    ) -> None:
+        self.results_dir, self.evaluator = results_dir, evaluator
+        self.optimizer, self.every = optimizer, every
         self.history: list[dict[str, float]] = []
+        self._mlflow: OpeningMlflowRun | None = None
+        self._tensorboard: Any = None
+        self._handles: list[Any] = []
+        self._closed = False
         self._count = self._first_size = 0
         self._last_batch: Any = None
         self._lr: float | None = None
         self._evaluated = self._warned = False
 
-    def epoch_started(self, engine: Engine) -> None:
+    def _epoch_started(self, engine: Engine) -> None:
         # An evaluation before this epoch (a sanity check before training, say) is not this epoch's.
         self._count, self._evaluated = 0, False
         if self.optimizer is not None:
             # The rate the epoch's steps start with: a scheduler stepped at the last epoch's end is applied.
             self._lr = float(self.optimizer.param_groups[0]["lr"])
 
-    def iteration_completed(self, engine: Engine) -> None:
+    def _iteration_completed(self, engine: Engine) -> None:
+        # Training runs this between the model's kernels, with cold caches, where each line costs several
+        # times what a micro-benchmark shows: it does the least it can, and writes TensorBoard's step
+        # records itself rather than through a second, filtered ignite handler.
         state = engine.state
         if not self._count:
             self._first_size = _batch_size(state.batch)
         self._count += 1
         self._last_batch = state.batch
-        if self.log_step is not None and state.iteration % self.every == 0:
-            self.log_step(engine)
+        if self._tensorboard is not None and state.iteration % self.every == 0:
+            values = {f"iteration/{name}": value for name, value in scalars(state.output).items()}
+            if self.optimizer is not None:
+                values["iteration/lr"] = float(self.optimizer.param_groups[0]["lr"])
+            _add_scalars(self._tensorboard, values, state.iteration)
 
-    def evaluation_completed(self, engine: Engine) -> None:
+    def _evaluation_completed(self, engine: Engine) -> None:
         self._evaluated = True
 
-    def summarise(self, engine: Engine) -> dict[str, float]:
-        """Metrics of the epoch just completed; appended to :attr:`history` with its ``epoch``."""
+    def _epoch_completed(self, engine: Engine) -> None:
+        """Record the metrics of the epoch just completed, and append them to :attr:`history`."""
         metrics = {f"train_{name}": value for name, value in scalars(engine.state.metrics).items()}
         if "train_loss" not in metrics:
             raise TypeError(
@@ -120,43 +158,6 @@ class _EpochRecorder:
                     "EpochMeans gives it from iteration outputs that are dicts with a 'loss' entry."
                 )
         self.history.append({"epoch": float(engine.state.epoch), **metrics})
-        return metrics
-
-
-def _add_scalars(writer: Any, values: dict[str, float], step: int) -> None:
-    """Log each value under its own tag; ``SummaryWriter.add_scalars`` would open a file per tag."""
-    for tag, value in values.items():
-        writer.add_scalar(tag, value, step)
-
-
-class Tracking:
-    """The tracking of one training run, as returned by :func:`attach_tracking`.
-
-    :meth:`close`, or leaving a ``with`` block, detaches the handlers, draws the loss curve, writes
-    what is buffered, logs the artifacts and ends the MLflow run; calling it again does nothing. On
-    ranks other than 0 the object does nothing at all.
-    """
-
-    def __init__(self, results_dir: Path | None = None, recorder: _EpochRecorder | None = None) -> None:
-        self.results_dir, self._recorder = results_dir, recorder
-        self._mlflow: OpeningMlflowRun | None = None
-        self._tensorboard: Any = None
-        self._handles: list[Any] = []
-        self._closed = False
-
-    @property
-    def history(self) -> list[dict[str, float]]:
-        """The metrics of every epoch so far, each with its ``epoch``."""
-        return self._recorder.history if self._recorder is not None else []
-
-    def _log_step(self, engine: Engine) -> None:
-        values = {f"iteration/{name}": value for name, value in scalars(engine.state.output).items()}
-        if self._recorder.optimizer is not None:
-            values["iteration/lr"] = float(self._recorder.optimizer.param_groups[0]["lr"])
-        _add_scalars(self._tensorboard, values, engine.state.iteration)
-
-    def _log_epoch(self, engine: Engine) -> None:
-        metrics = self._recorder.summarise(engine)
         if self._tensorboard is not None:
             _add_scalars(self._tensorboard, {f"epoch/{k}": v for k, v in metrics.items()}, engine.state.epoch)
         if self._mlflow is not None:
@@ -175,7 +176,7 @@ class Tracking:
                 artifacts.append(self.results_dir / RUNTIME_CONFIG_NAME)
                 if self.history:
                     artifacts.append(self.results_dir / LOSS_CURVE_NAME)
-                    plot_loss_curve(self.history, artifacts[-1], self.results_dir.name)
+                    _plot_loss_curve(self.history, artifacts[-1], self.results_dir.name)
         finally:
             if self._tensorboard is not None:
                 self._tensorboard.close()
@@ -205,7 +206,7 @@ def attach_tracking(
     model: torch.nn.Module | None = None,
     optimizer: Any = None,
 ) -> Tracking:
-    """Record a training run in MLflow, TensorBoard and a loss-curve plot (see the module docstring).
+    """Record a training run in MLflow, TensorBoard and a loss-curve plot (see ``docs/tracking.md``).
 
     Contract with the caller:
 
@@ -256,21 +257,19 @@ def attach_tracking(
     if isinstance(log_every_n_steps, bool) or not isinstance(log_every_n_steps, int) or log_every_n_steps < 1:
         raise ValueError(f"log_every_n_steps should be an integer >= 1, but given {log_every_n_steps!r}.")
     results_dir = Path(results_dir)
-    recorder = _EpochRecorder(evaluator, optimizer, log_every_n_steps)
-    tracking = Tracking(results_dir, recorder)
+    tracking = Tracking(results_dir, evaluator, optimizer, log_every_n_steps)
     try:
         handlers = [
-            (trainer, Events.EPOCH_STARTED, recorder.epoch_started),
-            (trainer, Events.ITERATION_COMPLETED, recorder.iteration_completed),
-            (trainer, Events.EPOCH_COMPLETED, tracking._log_epoch),
+            (trainer, Events.EPOCH_STARTED, tracking._epoch_started),
+            (trainer, Events.ITERATION_COMPLETED, tracking._iteration_completed),
+            (trainer, Events.EPOCH_COMPLETED, tracking._epoch_completed),
         ]
         if evaluator is not None:
-            handlers.append((evaluator, Events.COMPLETED, recorder.evaluation_completed))
+            handlers.append((evaluator, Events.COMPLETED, tracking._evaluation_completed))
         if tensorboard:
             from tensorboardX import SummaryWriter
 
             tracking._tensorboard = SummaryWriter(str(results_dir / "tensorboard"), flush_secs=30)
-            recorder.log_step = tracking._log_step
         if mlflow_dir is not None:
             # Started after tensorboardX is imported: both import protobuf, and one thread importing it
             # at a time is the simple way to never meet a half-initialised module.

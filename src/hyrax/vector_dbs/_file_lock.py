@@ -13,22 +13,9 @@ from typing import IO
 
 
 def try_lock(file: IO) -> bool:
-    """Lock ``file`` for this process alone, without waiting; closing the file releases the lock.
-
-    Parameters
-    ----------
-    file : file object
-        A file opened for writing.
-
-    Returns
-    -------
-    bool
-        True when the lock was taken, False when another process or file object holds it.
-
-    Raises
-    ------
-    OSError
-        When this platform has neither ``fcntl`` nor ``msvcrt``, so files cannot be locked.
+    """Lock ``file`` (open for writing) for this process alone, without waiting: True when taken, False
+    when another process or file object holds it. Closing the file releases the lock. Raises OSError on
+    a platform with neither ``fcntl`` nor ``msvcrt``.
     """
     try:
         import fcntl
@@ -59,22 +46,12 @@ def _try_lock_windows(file: IO) -> bool:
 
 
 def hold_writer_lock(path: Path, where: str) -> IO:
-    """Take the one writer's lock of a database, held until the returned file is closed.
+    """Take the one writer's lock of a database (``path`` is a lock file in its folder, ``where`` the
+    database as errors name it), held until the returned file is closed.
 
-    The file names the holder (process and host), so a second writer's error can say who it is. The
-    operating system drops the lock when the holder dies, so a killed writer leaves no stale lock.
-
-    Parameters
-    ----------
-    path : Path
-        The lock file, inside the database's folder.
-    where : str
-        The database, as errors name it (``VectorDB.where``).
-
-    Raises
-    ------
-    VectorDBError
-        When another process or object holds the lock, or files cannot be locked here.
+    The file names the holder (process and host), so a second writer's error (a ``VectorDBError``, also
+    raised when files cannot be locked here) can say who it is. The operating system drops the lock
+    when the holder dies, so a killed writer leaves no stale lock.
     """
     from hyrax.vector_dbs._checks import VectorDBError
 

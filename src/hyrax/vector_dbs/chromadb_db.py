@@ -99,21 +99,15 @@ class ChromaDB(VectorDB):
         stored = self._collection.metadata or {}
         if _SETTING_KEYS["metric"] not in stored:
             return None
-        fields = stored.get(_SETTING_KEYS["metadata_fields"])
-        return {
-            "dim": stored.get(_SETTING_KEYS["dim"]),
-            "metric": stored[_SETTING_KEYS["metric"]],
-            "metadata_fields": None if fields is None else json.loads(fields),
-        }
+        settings = {key: stored.get(name) for key, name in _SETTING_KEYS.items()}
+        if settings["metadata_fields"] is not None:
+            settings["metadata_fields"] = json.loads(settings["metadata_fields"])
+        return settings
 
     def _save_settings(self, settings: dict[str, Any]) -> None:
         self._start_writing()
         fields = settings["metadata_fields"]
-        values = {
-            "dim": settings["dim"],
-            "metric": settings["metric"],
-            "metadata_fields": None if fields is None else json.dumps(fields),
-        }
+        values = {**settings, "metadata_fields": None if fields is None else json.dumps(fields)}
         # Chroma metadata values cannot be None, so unknown settings are left out.
         metadata = {_SETTING_KEYS[key]: value for key, value in values.items() if value is not None}
         self._collection.modify(metadata=metadata)

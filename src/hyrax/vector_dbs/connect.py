@@ -1,16 +1,9 @@
 """Open the vector database the ``[vector_db]`` configuration names: the one place that decides which.
 
-``save_to_database`` writes, and ``lookup`` and ``database_connection`` read, through
-:func:`open_vector_db`. The database is, in order of precedence:
-
-1. ``vector_db.server_url``, when set: a running server (``vector_db_dir`` is then not used);
-2. ``vector_db.vector_db_dir``, when set: a folder of an embedded database;
-3. otherwise, for writing, the folder the caller gives (``save_to_database`` passes
-   ``<its results directory>/vector_db``), and for reading, the database recorded in
-   ``vector_db.json`` by the newest complete ``save_to_database`` run in ``general.results_dir``.
-
-The record names the backend, collection and folder (or server) a run wrote to, so ``lookup`` finds
-the database even when the configuration has changed since.
+``vector_db.server_url`` comes before ``vector_db.vector_db_dir``. With neither, ``save_to_database``
+writes to the folder it passes, and readers (``lookup``, ``database_connection``) use the database
+that the newest complete ``save_to_database`` run recorded in its ``vector_db.json``, so they find it
+even when the configuration has changed since.
 """
 
 from __future__ import annotations
@@ -35,12 +28,6 @@ SAVE_VERB = "save_to_database"
 
 def _unset(value: Any) -> bool:
     return value is False or value is None or value == ""
-
-
-def _backend(name: str) -> type[VectorDB]:
-    from hyrax.registry import VECTOR_DB_REGISTRY, get_or_load_class
-
-    return get_or_load_class({"name": name}, VECTOR_DB_REGISTRY)
 
 
 def write_record(results_dir: str | os.PathLike, db: VectorDB, **extra: Any) -> Path:
@@ -152,7 +139,9 @@ def _make(name: str, path: str | None, server_url: str | None, collection: str, 
     """The backend ``name`` at ``path`` or ``server_url``, given the ``options`` its constructor takes."""
     import inspect
 
-    backend = _backend(name)
+    from hyrax.registry import VECTOR_DB_REGISTRY, get_or_load_class
+
+    backend = get_or_load_class({"name": name}, VECTOR_DB_REGISTRY)
     accepted = inspect.signature(backend).parameters
     options = {key: value for key, value in options.items() if key in accepted or key == "metric"}
     if server_url is not None:

@@ -1,21 +1,8 @@
 """FAISS backend: millions of vectors in a folder, searched through an IVF index.
 
-Layout of ``<path>/<collection>/``:
-
-``vectors.f32``
-    The vectors as raw float32 rows; row ``r`` is FAISS id ``r``. An upsert of a stored id rewrites its
-    row in place, so nothing is ever duplicated.
-``records.arrow``
-    One row per vector: the ``id`` column and the metadata columns (Arrow IPC, read with pyarrow).
-``index.faiss``
-    An ``IVF<nlist>,Flat`` index over the rows, trained on a sample, once the collection is larger
-    than ``exact_limit``; smaller collections are searched exactly. The index is brought up to date
-    before a search and on ``close()``, so bulk inserts only append to files.
-``settings.json``
-    Dimension, metric, metadata fields, committed row count, index parameters, and whether the last
-    writer closed cleanly; after a crash the index is rebuilt from ``vectors.f32`` on the next search.
-
-One process writes at a time (a lock file enforces it); readers may open the folder at any time.
+The files of ``<path>/<collection>/`` (``vectors.f32``, ``records.arrow``, ``index.faiss``,
+``settings.json``) are described in ``docs/vector_db.md``. Row ``r`` of ``vectors.f32`` is FAISS id
+``r``. One process writes at a time (a lock file enforces it); readers may open the folder at any time.
 """
 
 from __future__ import annotations
@@ -71,16 +58,13 @@ class FaissDB(VectorDB):
 
     # ----- files -----
 
-    def _file(self, name: str) -> Path:
-        return self._folder / name
-
     def _write_state(self) -> None:
-        write_text_atomically(self._file("settings.json"), json.dumps(self._state, indent=1))
+        write_text_atomically(self._folder / "settings.json", json.dumps(self._state, indent=1))
 
     def _matrix(self) -> np.ndarray:
         if self._n == 0:
             return np.empty((0, self.dim or 0), np.float32)
-        return np.memmap(self._file("vectors.f32"), np.float32, "r", shape=(self._n, self.dim))
+        return np.memmap(self._folder / "vectors.f32", np.float32, "r", shape=(self._n, self.dim))
 
     def _open(self) -> dict[str, Any] | None:
         self._faiss = import_optional("faiss", "faiss")
@@ -88,10 +72,10 @@ class FaissDB(VectorDB):
         self._n, self._ids, self._rows, self._columns = 0, [], {}, {}
         self._index, self._stale, self._pending = None, True, []
         self._dirty, self._lock = False, None
-        if not self._file("settings.json").exists():
+        if not (self._folder / "settings.json").exists():
             self._state = {"format_version": _FORMAT_VERSION, "count": 0, "clean": True, "trained_on": 0}
             return None
-        self._state = json.loads(self._file("settings.json").read_text())
+        self._state = json.loads((self._folder / "settings.json").read_text())
         self._n = int(self._state["count"])
         if self._n:
             self._load_records()
@@ -101,15 +85,15 @@ class FaissDB(VectorDB):
                 "state, and rebuilding its index.",
                 self.where,
             )
-        elif self._file("index.faiss").exists() and self._n > self.exact_limit:
-            self._index = self._faiss.read_index(str(self._file("index.faiss")))
+        elif (self._folder / "index.faiss").exists() and self._n > self.exact_limit:
+            self._index = self._faiss.read_index(str(self._folder / "index.faiss"))
             self._stale = self._index.ntotal != self._n
         return {key: self._state.get(key) for key in ("dim", "metric", "metadata_fields")}
 
     def _load_records(self) -> None:
         from pyarrow import feather
 
-        table = feather.read_table(self._file("records.arrow")).slice(0, self._n)
+        table = feather.read_table(self._folder / "records.arrow").slice(0, self._n)
         self._ids = table.column("id").to_pylist()
         self._rows = {object_id: row for row, object_id in enumerate(self._ids)}
         for name in table.column_names[1:]:
@@ -138,35 +122,32 @@ class FaissDB(VectorDB):
         """Write the index, the records and the settings of everything upserted since opening."""
         self._sync_index()
         if self._index is not None:
-            with replacing(self._file("index.faiss")) as temporary:
+            with replacing(self._folder / "index.faiss") as temporary:
                 self._faiss.write_index(self._index, str(temporary))
         else:
             # An index left by a session with a smaller exact_limit no longer matches the vectors.
-            self._file("index.faiss").unlink(missing_ok=True)
+            (self._folder / "index.faiss").unlink(missing_ok=True)
         import pyarrow as pa
         from pyarrow import feather
 
         table = pa.table({"id": pa.array(self._ids, pa.string()), **self._columns})
-        with replacing(self._file("records.arrow")) as temporary:
+        with replacing(self._folder / "records.arrow") as temporary:
             feather.write_feather(table, str(temporary))
         self._state.update(count=self._n, clean=True)
         self._write_state()
 
     # ----- writing -----
 
-    def _start_writing(self) -> None:
-        """Take the writer's lock and mark the folder unclean until close() commits."""
-        self._lock = hold_writer_lock(self._file("write.lock"), self.where)
-        self._dirty = True
-        self._state["clean"] = False
-        self._write_state()
-
     def _count(self) -> int:
         return self._n
 
     def _upsert(self, ids: list[str], vectors: np.ndarray, metadata: dict[str, np.ndarray]) -> None:
         if not self._dirty:
-            self._start_writing()
+            # The writer's lock, and the folder marked unclean until close() commits.
+            self._lock = hold_writer_lock(self._folder / "write.lock", self.where)
+            self._dirty = True
+            self._state["clean"] = False
+            self._write_state()
         rows = np.fromiter((self._rows.get(i, -1) for i in ids), np.int64, len(ids))
         old, new = rows >= 0, rows < 0
         n_new = int(new.sum())
@@ -174,12 +155,12 @@ class FaissDB(VectorDB):
         for name, values in metadata.items():
             _check_kind(self._columns.get(name), values, name)
         if old.any():
-            stored = np.memmap(self._file("vectors.f32"), np.float32, "r+", shape=(self._n, self.dim))
+            stored = np.memmap(self._folder / "vectors.f32", np.float32, "r+", shape=(self._n, self.dim))
             stored[rows[old]] = vectors[old]
             stored.flush()
             del stored
         if n_new:
-            with open(self._file("vectors.f32"), "r+b" if self._n else "wb") as file:
+            with open(self._folder / "vectors.f32", "r+b" if self._n else "wb") as file:
                 file.seek(self._n * self.dim * 4)
                 file.write(vectors[new].tobytes())
             for object_id, row in zip(np.asarray(ids, dtype=object)[new], rows[new], strict=True):

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import inspect
 import logging
 import re
@@ -91,7 +92,7 @@ def add_options_from_signature(parser: argparse.ArgumentParser, func: Callable) 
                 flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text
             )
             continue
-        kind = type(default) if isinstance(default, (int, float)) and default is not None else str
+        kind = type(default) if isinstance(default, (int, float)) else str
         suffix = f" (default: {default})" if default not in (None, inspect.Parameter.empty) else ""
         parser.add_argument(flag, dest=name, type=kind, default=None, help=help_text + suffix)
 
@@ -203,21 +204,13 @@ class FunctionVerb(Verb):
     @classmethod
     def run_function(cls) -> Callable:
         """The wrapped function, without its ``config`` parameter."""
-        return _without_first_parameter(cls.function)
+        proxy = functools.partial(cls.function, None)
+        proxy.__doc__ = cls.function.__doc__
+        return proxy
 
     def run(self, **options: Any) -> Any:
         """Call the function with the configuration and ``options``."""
         return type(self).function(self.config, **options)
-
-
-def _without_first_parameter(func: Callable) -> Callable:
-    def proxy(*args: Any, **kwargs: Any) -> Any:
-        return func(*args, **kwargs)
-
-    signature = inspect.signature(func)
-    proxy.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])  # type: ignore
-    proxy.__doc__ = func.__doc__
-    return proxy
 
 
 def hyrax_verb(name: str, *, force: bool = False) -> Callable:
@@ -245,24 +238,18 @@ def hyrax_verb(name: str, *, force: bool = False) -> Callable:
             if inspect.isabstract(obj):
                 raise TypeError(f"Verb class {obj.__qualname__} must implement run().")
             obj.cli_name = name
-            VERB_REGISTRY.register(name, obj, force=force)
+            verb_class = obj
         elif callable(obj):
-            doc = inspect.getdoc(obj) or ""
             verb_class = type(
-                obj.__name__,
-                (FunctionVerb,),
-                {
-                    "function": staticmethod(obj),
-                    "cli_name": name,
-                    "__doc__": doc,
-                    "__module__": obj.__module__,
-                },
+                obj.__name__, (FunctionVerb,), {"function": staticmethod(obj), "cli_name": name}
             )
-            VERB_REGISTRY.register(name, verb_class, force=force)
+            verb_class.__doc__ = inspect.getdoc(obj) or ""
+            verb_class.__module__ = obj.__module__
         else:
             raise TypeError(
                 f"@hyrax_verb({name!r}) decorates {obj!r}, which is neither a class nor a function."
             )
+        VERB_REGISTRY.register(name, verb_class, force=force)
         return obj
 
     return decorate

@@ -34,6 +34,7 @@ class Download(Verb):
             Counts (fetched, already on disk, without data, failed), rate and failures; its
             ``folder`` attribute is the folder written.
         """
+        import csv
         import json
 
         from hyrax.config.redact import redact_text
@@ -51,7 +52,10 @@ class Download(Verb):
         with self.results_directory() as results_dir:
             summary = Downloader(service, settings).run(ids, ras, decs)
             if summary.failures:
-                _write_failures(results_dir / FAILURES_NAME, summary.failures)
+                with open(results_dir / FAILURES_NAME, "w", newline="", encoding="utf-8") as stream:
+                    writer = csv.writer(stream)
+                    writer.writerow(["object_id", "filter", "reason"])
+                    writer.writerows(summary.failures)
             info = {
                 "data_dir": str(settings.folder.resolve()),
                 "service": self.config["download"]["service"],
@@ -79,7 +83,7 @@ class Download(Verb):
         table = self.config["download"]
         name = str(table["service"])
         service_class = DOWNLOAD_SERVICE_REGISTRY.get(name)
-        service_table = table.get(name) if name in table else {}
+        service_table = table.get(name, {})
         layers = tuple(layer for layer in LAYERS if table[layer])
         unsupported = [layer for layer in layers if layer not in service_class.layers]
         if not layers or unsupported:
@@ -128,12 +132,3 @@ class Download(Verb):
             concurrent_requests=int(table["concurrent_requests"]),
         )
         return service, settings, targets
-
-
-def _write_failures(path: Path, failures: list[tuple[str, str, str]]) -> None:
-    import csv
-
-    with open(path, "w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["object_id", "filter", "reason"])
-        writer.writerows(failures)

@@ -31,17 +31,16 @@ class ListPlugins(Verb):
         """
         from hyrax import registry
 
-        listing = {
-            "verbs": {name: registry.VERB_REGISTRY.get(name).description() for name in registry.VERB_REGISTRY}
-        }
+        listing = {}
         for kind, plugins in (
+            ("verbs", registry.VERB_REGISTRY),
             ("models", registry.MODEL_REGISTRY),
             ("datasets", registry.DATA_SET_REGISTRY),
             ("vector databases", registry.VECTOR_DB_REGISTRY),
             ("outlier methods", registry.OUTLIER_REGISTRY),
             ("download services", registry.DOWNLOAD_SERVICE_REGISTRY),
         ):
-            listing[kind] = {name: _summary(plugins.get(name)) for name in plugins.names()}
+            listing[kind] = {name: _summary(plugin) for name, plugin in plugins.items()}
         if not quiet:
             for kind, entries in listing.items():
                 print(f"{kind[0].upper()}{kind[1:]}:")

@@ -46,9 +46,13 @@ class Outliers(Verb):
         """
         import time
 
+        import numpy as np
         import pandas as pd
+        import pyarrow as pa
+        import pyarrow.parquet as pq
 
         from hyrax.datasets.inference_dataset import InferenceDataSet
+        from hyrax.files import replacing
         from hyrax.outliers.base import OutlierError, ScoringJob, check_scores
         from hyrax.registry import OUTLIER_REGISTRY, get_or_load_class
         from hyrax.results import resolve_input_dir
@@ -66,7 +70,8 @@ class Outliers(Verb):
         started = time.perf_counter()
         job = ScoringJob(source, config)
         columns = check_scores(method_class().score(job), len(source), str(settings["method"]))
-        order = _rank_order(columns["score"])
+        # From the highest score to the lowest; ties keep the results' order.
+        order = np.argsort(-np.asarray(columns["score"], dtype=np.float64), kind="stable")
         table = pd.DataFrame({"object_id": pd.Series(job.ids, dtype=str)})
         for name, values in columns.items():
             table[name] = values
@@ -74,27 +79,12 @@ class Outliers(Verb):
         table.insert(2, "rank", range(1, len(table) + 1))
         seconds = time.perf_counter() - started
         with self.results_directory() as results_dir:
-            _write_table(table, results_dir / TABLE_NAME, input_dir, settings["method"])
+            arrow = pa.Table.from_pandas(table, preserve_index=False).replace_schema_metadata(
+                {"hyrax.input_dir": str(input_dir), "hyrax.method": str(settings["method"])}
+            )
+            with replacing(results_dir / TABLE_NAME) as temporary:
+                pq.write_table(arrow, temporary)
             logger.info("Ranked %d objects in %.1f s into %s", len(table), seconds, results_dir / TABLE_NAME)
         if top:
             print(table.head(int(top)).to_string(index=False))
         return table
-
-
-def _rank_order(scores: Any) -> Any:
-    """Positions from the highest score to the lowest; ties keep the results' order."""
-    import numpy as np
-
-    return np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-
-
-def _write_table(table: Any, path: Any, input_dir: Any, method: str) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    arrow = pa.Table.from_pandas(table, preserve_index=False)
-    arrow = arrow.replace_schema_metadata({"hyrax.input_dir": str(input_dir), "hyrax.method": str(method)})
-    from hyrax.files import replacing
-
-    with replacing(path) as temporary:
-        pq.write_table(arrow, temporary)

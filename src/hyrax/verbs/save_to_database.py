@@ -58,15 +58,14 @@ class SaveToDatabase(Verb):
         input_dir = resolve_input_dir(settings["input_dir"], "infer", config["general"]["results_dir"])
         source = InferenceDataSet.from_directory(input_dir, config)
         fields = [str(field) for field in settings["metadata_fields"]]
-        if fields:
-            known = source.metadata_fields()
-            unknown = [field for field in fields if field not in known]
-            if unknown:
-                raise ConfigError(
-                    f"vector_db.metadata_fields names {unknown}, which the dataset behind {input_dir} "
-                    f"does not have. Its fields: {', '.join(known)}.",
-                    key="vector_db.metadata_fields",
-                )
+        known = source.metadata_fields() if fields else []
+        unknown = [field for field in fields if field not in known]
+        if unknown:
+            raise ConfigError(
+                f"vector_db.metadata_fields names {unknown}, which the dataset behind {input_dir} "
+                f"does not have. Its fields: {', '.join(known)}.",
+                key="vector_db.metadata_fields",
+            )
         total = len(source)
         with self.results_directory() as results_dir:
             db = open_vector_db(

@@ -52,13 +52,10 @@ class Train(Verb):
         with self.results_directory() as results_dir:
             model = launch.run(train_process, TrainingJob(config, results_dir, resume_from))
             if model is None:
-                model = _load_trained_model(config, results_dir / train["weights_filename"])
+                # The spawned processes trained it: rebuild it here from its saved weights.
+                from hyrax.datasets.loading import build_dataset
+                from hyrax.models.factory import build_model
+
+                weights = results_dir / train["weights_filename"]
+                model = build_model(config, build_dataset(config), for_training=False).load(weights).eval()
         return model
-
-
-def _load_trained_model(config: Any, weights: Any) -> Any:
-    """The model the spawned processes trained, rebuilt here from its saved weights."""
-    from hyrax.datasets.loading import build_dataset
-    from hyrax.models.factory import build_model
-
-    return build_model(config, build_dataset(config), for_training=False).load(weights).eval()

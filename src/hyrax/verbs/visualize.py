@@ -44,6 +44,7 @@ class Visualize(Verb):
             The explorer, which Jupyter displays; ``.selected_ids()`` reads its selection. None after
             serving.
         """
+        from hyrax.errors import ConfigError
         from hyrax.results import resolve_input_dir
         from hyrax.visualize.embedding import load_embedding
         from hyrax.visualize.explorer import Explorer
@@ -63,8 +64,14 @@ class Visualize(Verb):
                 serve_app(lambda: Explorer(embedding, settings, seed), port, title=f"Hyrax: {input_dir.name}")
             print("Stopped serving.", flush=True)
             return None
-        if save:
-            _check_html_size(len(embedding.frame), int(settings["html_max_points"]))
+        points, limit = len(embedding.frame), int(settings["html_max_points"])
+        if save and points > limit:
+            raise ConfigError(
+                f"The embedding has {points:,} points, more than a static page can hold "
+                f"(visualize.html_max_points = {limit:,}). Explore it live with `hyrax visualize --serve`, "
+                "or raise visualize.html_max_points, or write no page with --no-save.",
+                key="visualize.html_max_points",
+            )
         explorer = Explorer(embedding, settings, seed)
         if save:
             from hyrax.visualize.plots import static_png
@@ -90,15 +97,3 @@ def _check_port_free(port: int) -> None:
                 f"another port with --set visualize.port=N.",
                 key="visualize.port",
             ) from None
-
-
-def _check_html_size(points: int, limit: int) -> None:
-    from hyrax.errors import ConfigError
-
-    if points > limit:
-        raise ConfigError(
-            f"The embedding has {points:,} points, more than a static page can hold "
-            f"(visualize.html_max_points = {limit:,}). Explore it live with `hyrax visualize --serve`, "
-            "or raise visualize.html_max_points, or write no page with --no-save.",
-            key="visualize.html_max_points",
-        )

@@ -1,10 +1,7 @@
 """An embedding to look at: the 2-D or 3-D points of a umap run with their ids, colours and fields.
 
-:func:`load_embedding` reads a umap results directory into one pandas table (``x``, ``y``, ``z`` for
-3-D, ``object_id``, the colour column and the hover fields), fetching metadata from the original
-dataset through the results' link to it, in one vectorised call per field. :meth:`Embedding.select_box`
-and :meth:`Embedding.select_polygon` turn a selection drawn on the plot into row positions, and
-:meth:`Embedding.thumbnails` draws the selected objects' images as the model saw them.
+The fields come from the original dataset, through the results' link to it, in one vectorised call
+per field.
 """
 
 from __future__ import annotations
@@ -43,7 +40,8 @@ class Embedding:
     color : str or None
         The column points are coloured by, or None for one colour.
     categorical : bool
-        True when ``color`` holds categories (a legend), False for numbers (a colour bar).
+        True when ``color`` holds categories (a pandas categorical column, drawn with a legend), False
+        for numbers (a colour bar).
     fields : list of str
         The hover fields, besides the object id.
     source : InferenceDataSet
@@ -58,9 +56,9 @@ class Embedding:
     source: Any = None
 
     @property
-    def results_dir(self) -> Path:
-        """The umap results directory the points come from."""
-        return Path(self.source.results_dir)
+    def columns(self) -> list[str]:
+        """The columns hover and the selection table show: the object id, the colour, the fields."""
+        return list(dict.fromkeys(["object_id", *([self.color] if self.color else []), *self.fields]))
 
     def select_box(self, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
         """Row positions of the points inside the box with corners (x0, y0) and (x1, y1)."""
@@ -129,10 +127,12 @@ def _png_data_uri(rgb: np.ndarray, size: int) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _categorical(values: np.ndarray) -> bool:
-    if values.dtype.kind in "OUSb":
+def _categorical(column: Any) -> bool:
+    import pandas as pd
+
+    if isinstance(column.dtype, pd.CategoricalDtype) or column.dtype.kind in "OUSb":
         return True
-    return values.dtype.kind in "iu" and len(np.unique(values)) <= MAX_CATEGORIES
+    return column.dtype.kind in "iu" and column.nunique() <= MAX_CATEGORIES
 
 
 def _check_fields(names: Sequence[str], known: Sequence[str], key: str) -> None:
@@ -189,7 +189,6 @@ def load_embedding(config: Mapping, input_dir: str | Path) -> Embedding:
     fields = [str(name) for name in settings["fields"]]
     has_labels = source.reader.has_labels
     needed = [name for name in dict.fromkeys([*fields, wanted_color]) if name]
-    scores = None
     if SCORE_FIELD in needed:
         scores = scores_of(config["general"]["results_dir"], columns["object_id"])
         needed.remove(SCORE_FIELD)
@@ -201,10 +200,9 @@ def load_embedding(config: Mapping, input_dir: str | Path) -> Embedding:
             )
         columns[SCORE_FIELD] = scores
     if needed:
-        known = source.metadata_fields()
-        known = [*known, LABEL_FIELD] if has_labels and LABEL_FIELD not in known else known
-        known = [*known, SCORE_FIELD]
-        _check_fields([name for name in fields if name != SCORE_FIELD], known, "visualize.fields")
+        extra = [LABEL_FIELD, SCORE_FIELD] if has_labels else [SCORE_FIELD]
+        known = list(dict.fromkeys([*source.metadata_fields(), *extra]))
+        _check_fields(fields, known, "visualize.fields")
         _check_fields([wanted_color] if wanted_color else [], known, "visualize.color_column")
         # Labels stored with the vectors are named by class here; other fields come from the dataset.
         from_metadata = [name for name in needed if not (name == LABEL_FIELD and has_labels)]
@@ -214,9 +212,7 @@ def load_embedding(config: Mapping, input_dir: str | Path) -> Embedding:
     if has_labels and LABEL_FIELD in (color, *fields):
         columns[LABEL_FIELD] = _label_names(source, rows["label"])
     frame = pd.DataFrame(columns)
-    categorical = color is not None and (
-        isinstance(frame[color].dtype, pd.CategoricalDtype) or _categorical(frame[color].to_numpy())
-    )
+    categorical = color is not None and _categorical(frame[color])
     if categorical and not isinstance(frame[color].dtype, pd.CategoricalDtype):
         frame[color] = frame[color].astype(str).astype("category")
     logger.info("Loaded %d points of %s%s", len(frame), input_dir, f", coloured by {color}" if color else "")

@@ -49,10 +49,8 @@ class Explorer:
         self.settings = settings
         self._selection = np.empty(0, dtype=np.int64)
         self._summary = pn.pane.Markdown(self._summary_text(), sizing_mode="stretch_width")
-        columns = ["object_id", *([embedding.color] if embedding.color else []), *embedding.fields]
-        self._columns = list(dict.fromkeys(columns))
         self._table = pn.widgets.Tabulator(
-            embedding.frame[self._columns].iloc[:0],
+            embedding.frame[embedding.columns].iloc[:0],
             disabled=True,
             show_index=False,
             pagination="local",
@@ -67,10 +65,8 @@ class Explorer:
             from hyrax.visualize.plots import scatter_2d
 
             plot, selectable = scatter_2d(embedding, int(settings["rasterize_threshold"]))
-            self._box = hv.streams.BoundsXY(source=selectable)
-            self._box.add_subscriber(self._on_box)
-            self._lasso = hv.streams.Lasso(source=selectable)
-            self._lasso.add_subscriber(self._on_lasso)
+            self._box = hv.streams.BoundsXY(source=selectable, subscribers=[self._on_box])
+            self._lasso = hv.streams.Lasso(source=selectable, subscribers=[self._on_lasso])
             self.plot = plot
             plot_pane = pn.pane.HoloViews(plot, backend="bokeh", linked_axes=False)
         else:
@@ -112,13 +108,12 @@ class Explorer:
 
     def _on_lasso(self, geometry: Any = None, **_: Any) -> None:
         if geometry is not None and len(geometry):
-            geometry = np.asarray(geometry)
-            self._select(self.embedding.select_polygon(geometry[:, 0], geometry[:, 1]))
+            self._select(self.embedding.select_polygon(*np.asarray(geometry).T))
 
     def _select(self, positions: np.ndarray) -> list[str]:
         self._selection = np.asarray(positions, dtype=np.int64)
         self._summary.object = self._summary_text()
-        self._table.value = self.embedding.frame[self._columns].iloc[self._selection[:TABLE_ROWS]]
+        self._table.value = self.embedding.frame[self.embedding.columns].iloc[self._selection[:TABLE_ROWS]]
         if self.settings["display_images"]:
             self._thumbnails.object = self._thumbnail_html()
         return self.selected_ids()
@@ -151,19 +146,16 @@ class Explorer:
         A static page has no Python behind it: hover, zoom and the selection tools work, while the
         table, the thumbnails and re-rasterising on zoom need the live app (``hyrax visualize --serve``).
         """
-        from hyrax.files import replacing, write_text_atomically
+        from hyrax.files import write_text_atomically
 
-        path = Path(path)
-        title = f"Hyrax: {self.embedding.results_dir.name}"
         if self.embedding.dims == 3:
-            with replacing(path) as temporary:
-                self.plot.write_html(temporary, include_plotlyjs=True, full_html=True)
-            return path
+            return write_text_atomically(path, self.plot.to_html(include_plotlyjs=True, full_html=True))
         from bokeh.embed import file_html
         from bokeh.resources import INLINE
 
         from hyrax.visualize.plots import static_bokeh_figure
 
+        title = f"Hyrax: {Path(self.embedding.source.results_dir).name}"
         page = file_html(static_bokeh_figure(self.embedding), INLINE, title)
         return write_text_atomically(path, _without_server_extensions(page))
 

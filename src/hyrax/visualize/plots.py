@@ -29,21 +29,14 @@ CATEGORY_COLORS = [
 
 def category_colors(embedding: Embedding) -> dict[str, str]:
     """A colour for each category of the colour column, cycling through 20 colours."""
-    column = embedding.frame[embedding.color]
-    if hasattr(column, "cat"):
-        categories = [str(name) for name in column.cat.remove_unused_categories().cat.categories]
-    else:
-        categories = sorted(column.astype(str).unique())
-    return {name: CATEGORY_COLORS[i % len(CATEGORY_COLORS)] for i, name in enumerate(categories)}
+    categories = embedding.frame[embedding.color].cat.remove_unused_categories().cat.categories
+    return {str(name): CATEGORY_COLORS[i % len(CATEGORY_COLORS)] for i, name in enumerate(categories)}
 
 
 def _points(embedding: Embedding) -> Any:
     import holoviews as hv
 
-    vdims = list(
-        dict.fromkeys(["object_id", *([embedding.color] if embedding.color else []), *embedding.fields])
-    )
-    return hv.Points(embedding.frame, kdims=["x", "y"], vdims=vdims)
+    return hv.Points(embedding.frame, kdims=["x", "y"], vdims=embedding.columns)
 
 
 def scatter_2d(embedding: Embedding, rasterize_threshold: int) -> tuple[Any, Any]:
@@ -81,7 +74,6 @@ def scatter_2d(embedding: Embedding, rasterize_threshold: int) -> tuple[Any, Any
 
 
 def _glyphs(embedding: Embedding, points: Any, common: dict) -> Any:
-
     options: dict[str, Any] = {
         "size": 4,
         "alpha": 0.8,
@@ -91,8 +83,7 @@ def _glyphs(embedding: Embedding, points: Any, common: dict) -> Any:
     if embedding.color and embedding.categorical:
         # One element (not an overlay per category), so box and lasso selections reach one stream.
         options.update(color=embedding.color, cmap=category_colors(embedding), legend_position="right")
-        return points.opts(**{**common, **options})
-    if embedding.color:
+    elif embedding.color:
         options.update(color=embedding.color, cmap=NUMERIC_CMAP, colorbar=True)
     return points.opts(**{**common, **options})
 
@@ -124,45 +115,37 @@ def scatter_3d(embedding: Embedding, max_points: int, seed: int = 0) -> Any:
     Returns
     -------
     plotly.graph_objects.Figure
-        One trace per category (with a legend), or one trace with a colour bar, or one colour.
+        One trace per category (with a legend), or one trace with a colour bar, or one colour; hover
+        shows the object id.
     """
-    import plotly.graph_objects as go
+    import plotly.express as px
 
     frame = embedding.frame
     if len(frame) > max_points:
         keep = np.sort(np.random.default_rng(seed).choice(len(frame), max_points, replace=False))
         frame = frame.iloc[keep]
-    hover = "%{text}<extra></extra>"
-    marker = {"size": 2, "opacity": 0.8}
-    traces = []
-    if embedding.color and embedding.categorical:
-        for name, color in category_colors(embedding).items():
-            part = frame[frame[embedding.color].astype(str) == name]
-            traces.append(
-                go.Scatter3d(
-                    x=part["x"], y=part["y"], z=part["z"], mode="markers", name=name, text=part["object_id"],
-                    hovertemplate=hover, marker={**marker, "color": color},
-                )
-            )  # fmt: skip
-    else:
-        if embedding.color:
-            marker.update(
-                color=frame[embedding.color], colorscale="Viridis", colorbar={"title": embedding.color}
-            )
-        traces.append(
-            go.Scatter3d(
-                x=frame["x"], y=frame["y"], z=frame["z"], mode="markers", text=frame["object_id"],
-                hovertemplate=hover, marker=marker, showlegend=False,
-            )
-        )  # fmt: skip
-    figure = go.Figure(traces)
+    colors = category_colors(embedding) if embedding.color and embedding.categorical else {}
     title = f"{len(embedding.frame):,} objects" + (
         f" ({len(frame):,} shown)" if len(frame) < len(embedding.frame) else ""
     )
-    figure.update_layout(
-        title=title, width=WIDTH, height=HEIGHT, margin={"l": 0, "r": 0, "t": 40, "b": 0},
-        scene={"xaxis_title": "UMAP 1", "yaxis_title": "UMAP 2", "zaxis_title": "UMAP 3"},
-    )  # fmt: skip
+    figure = px.scatter_3d(
+        frame,
+        x="x",
+        y="y",
+        z="z",
+        color=embedding.color or None,
+        hover_name="object_id",
+        opacity=0.8,
+        color_discrete_map=colors,
+        category_orders={embedding.color: list(colors)} if colors else None,
+        color_continuous_scale="Viridis",
+        labels={"x": "UMAP 1", "y": "UMAP 2", "z": "UMAP 3"},
+        title=title,
+        width=WIDTH,
+        height=HEIGHT,
+    )
+    figure.update_traces(marker_size=2, hovertemplate="%{hovertext}<extra></extra>")
+    figure.update_layout(margin={"l": 0, "r": 0, "t": 40, "b": 0})
     return figure
 
 
@@ -179,12 +162,7 @@ def static_bokeh_figure(embedding: Embedding) -> Any:
     from bokeh.transform import factor_cmap
 
     frame = embedding.frame
-    columns = list(
-        dict.fromkeys(
-            ["x", "y", "object_id", *([embedding.color] if embedding.color else []), *embedding.fields]
-        )
-    )
-    source = ColumnDataSource({name: _plain_column(frame[name]) for name in columns})
+    source = ColumnDataSource({name: _plain_column(frame[name]) for name in ["x", "y", *embedding.columns]})
     title = f"{len(frame):,} objects" + (f" by {embedding.color}" if embedding.color else "")
     plot = figure(
         width=WIDTH,
@@ -212,7 +190,7 @@ def static_bokeh_figure(embedding: Embedding) -> Any:
         plot.add_layout(ColorBar(color_mapper=mapper, title=embedding.color), "right")
     else:
         plot.scatter("x", "y", source=source, **style)
-    plot.add_tools(HoverTool(tooltips=[(name, f"@{{{name}}}") for name in columns if name not in ("x", "y")]))
+    plot.add_tools(HoverTool(tooltips=[(name, f"@{{{name}}}") for name in embedding.columns]))
     return plot
 
 
@@ -223,60 +201,46 @@ def _plain_column(values: Any) -> np.ndarray:
 
 def static_png(embedding: Embedding, path: Path, pixels: int = 1200) -> Path:
     """Draw every point with Datashader into ``path`` (a PNG with axes, and a legend or colour bar)."""
+    from functools import partial
+
     import datashader as ds
     import datashader.transfer_functions as tf
-    import matplotlib
+    from datashader.mpl_ext import dsshow
 
     # A Figure without pyplot draws offscreen and leaves the notebook's or script's backend alone.
     from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
 
-    frame = embedding.frame
-    x_range = _padded(frame["x"].to_numpy())
-    y_range = _padded(frame["y"].to_numpy())
-    canvas = ds.Canvas(plot_width=pixels, plot_height=pixels, x_range=x_range, y_range=y_range)
+    frame, color = embedding.frame, embedding.color
     figure = Figure(figsize=(8, 7), dpi=150)
     axes = figure.subplots()
-    extent = (*x_range, *y_range)
-    if embedding.color and embedding.categorical:
-        colors = category_colors(embedding)
-        data = frame.assign(**{embedding.color: frame[embedding.color].astype("category")})
-        aggregate = canvas.points(data, "x", "y", agg=ds.count_cat(embedding.color))
-        image = tf.shade(aggregate, color_key=colors)
-        handles = [Patch(color=color, label=name) for name, color in list(colors.items())[:20]]
-        axes.legend(handles=handles, title=embedding.color, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    if color and embedding.categorical:
+        aggregator, style = ds.count_cat(color), {"color_key": category_colors(embedding)}
     else:
-        aggregate = canvas.points(
-            frame, "x", "y", agg=ds.mean(embedding.color) if embedding.color else ds.count()
-        )
-        cmap = matplotlib.colormaps[NUMERIC_CMAP if embedding.color else DENSITY_CMAP]
-        values = aggregate.values[
-            np.isfinite(aggregate.values) & (aggregate.values != 0 if not embedding.color else True)
-        ]
-        low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
-        norm = (
-            matplotlib.colors.Normalize(low, high)
-            if embedding.color
-            else matplotlib.colors.LogNorm(max(low, 1), max(high, 2))
-        )
-        image = tf.shade(
-            aggregate,
-            cmap=[matplotlib.colors.to_hex(cmap(i / 255)) for i in range(256)],
-            how="linear" if embedding.color else "log",
-            span=(norm.vmin, norm.vmax),
-        )
-        figure.colorbar(
-            matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap),
-            ax=axes,
-            label=embedding.color or "objects per pixel",
-        )
-    # Spreading isolated pixels keeps a few hundred points visible; dense regions are left as they are.
-    axes.imshow(
-        tf.dynspread(image, threshold=0.5, max_px=4).to_pil(), extent=extent, origin="upper", aspect="auto"
+        aggregator = ds.mean(color) if color else ds.count()
+        style = {"cmap": NUMERIC_CMAP if color else DENSITY_CMAP, "norm": "linear" if color else "log"}
+    artist = dsshow(
+        frame,
+        ds.Point("x", "y"),
+        aggregator,
+        ax=axes,
+        plot_width=pixels,
+        plot_height=pixels,
+        x_range=_padded(frame["x"].to_numpy()),
+        y_range=_padded(frame["y"].to_numpy()),
+        aspect="auto",
+        interpolation="antialiased",
+        # Spreading isolated pixels keeps a few hundred points visible; dense regions are left as they are.
+        shade_hook=partial(tf.dynspread, threshold=0.5, max_px=4),
+        **style,
     )
+    if color and embedding.categorical:
+        handles = artist.get_legend_elements()[:20]
+        axes.legend(handles=handles, title=color, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    else:
+        figure.colorbar(artist, ax=axes, label=color or "objects per pixel")
     axes.set_xlabel("UMAP 1")
     axes.set_ylabel("UMAP 2")
-    axes.set_title(f"{len(frame):,} objects" + (f" coloured by {embedding.color}" if embedding.color else ""))
+    axes.set_title(f"{len(frame):,} objects" + (f" coloured by {color}" if color else ""))
     figure.tight_layout()
     figure.savefig(path)
     return path

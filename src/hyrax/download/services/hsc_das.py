@@ -15,11 +15,10 @@ import tarfile
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from hyrax.download.services.base import CutoutRequest, CutoutService, raise_for_status
+from hyrax.download.services.base import LAYERS, CutoutRequest, CutoutService, raise_for_status
 
 _MEMBER = re.compile(r"(?:.*/)?(?P<line>\d+)-(?:cutout|coadd\+bg)-[^/]*\.fits")
 _COLUMNS = ("rerun", "type", "filter", "tract", "ra", "dec", "sw", "sh", "image", "mask", "variance")
-_BOUNDARY = "hyrax-coordinate-list"
 
 
 class HSCDataArchive(CutoutService):
@@ -36,32 +35,20 @@ class HSCDataArchive(CutoutService):
         return int(self.table["rows_per_request"])
 
     def coordinate_list(self, batch: list[CutoutRequest]) -> str:
-        """The list file for ``batch``, one line per cutout in batch order (line 2 is ``batch[0]``)."""
-        flags = {layer: str(layer in self.shape.layers).lower() for layer in ("image", "mask", "variance")}
-        lines = ["#? " + " ".join(_COLUMNS)]
-        for request in batch:
-            values = {
-                "rerun": self.table["rerun"],
-                "type": self.table["image_type"],
-                "filter": request.filter,
-                "tract": "any",
-                "ra": f"{request.ra:.10f}deg",
-                "dec": f"{request.dec:.10f}deg",
-                "sw": f"{self.shape.semi_width_deg:.10e}deg",
-                "sh": f"{self.shape.semi_height_deg:.10e}deg",
-                **flags,
-            }
-            lines.append(" ".join(str(values[column]) for column in _COLUMNS))
-        return "\n".join(lines) + "\n"
+        """The list file: a header of ``_COLUMNS``, then one line per cutout (line 2 is ``batch[0]``)."""
+        flags = " ".join(str(layer in self.shape.layers).lower() for layer in LAYERS)
+        size = f"{self.shape.semi_width_deg:.10e}deg {self.shape.semi_height_deg:.10e}deg"
+        image = f"{self.table['rerun']} {self.table['image_type']}"
+        lines = [
+            f"{image} {request.filter} any {request.ra:.10f}deg {request.dec:.10f}deg {size} {flags}"
+            for request in batch
+        ]
+        return "\n".join(["#? " + " ".join(_COLUMNS), *lines]) + "\n"
 
     def fetch(self, session: Any, batch: list[CutoutRequest], timeout: float) -> Iterator[tuple]:
         """POST the batch's coordinate list and yield each cutout of the tar answer as it streams in."""
-        body = (
-            f'--{_BOUNDARY}\r\nContent-Disposition: form-data; name="list"; filename="coordlist.txt"\r\n'
-            f"Content-Type: text/plain\r\n\r\n{self.coordinate_list(batch)}\r\n--{_BOUNDARY}--\r\n"
-        ).encode()
-        headers = {"Content-Type": f"multipart/form-data; boundary={_BOUNDARY}"}
-        with session.post(self.url, data=body, headers=headers, timeout=timeout, stream=True) as response:
+        files = {"list": ("coordlist.txt", self.coordinate_list(batch), "text/plain")}
+        with session.post(self.url, files=files, timeout=timeout, stream=True) as response:
             raise_for_status(response, self.describe())
             response.raw.decode_content = True
             with tarfile.open(fileobj=response.raw, mode="r|") as archive:
