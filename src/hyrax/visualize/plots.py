@@ -199,7 +199,7 @@ def _plain_column(values: Any) -> np.ndarray:
     return array.astype(str) if array.dtype.kind == "O" or str(values.dtype) == "category" else array
 
 
-def static_png(embedding: Embedding, path: Path, pixels: int = 1200) -> Path:
+def static_png(embedding: Embedding, path: Path) -> Path:
     """Draw every point with Datashader into ``path`` (a PNG with axes, and a legend or colour bar)."""
     from functools import partial
 
@@ -214,7 +214,9 @@ def static_png(embedding: Embedding, path: Path, pixels: int = 1200) -> Path:
     figure = Figure(figsize=(8, 7), dpi=150)
     axes = figure.subplots()
     if color and embedding.categorical:
-        aggregator, style = ds.count_cat(color), {"color_key": category_colors(embedding)}
+        # Opaque from one object per pixel up: datashader's default fades sparse points almost to white.
+        aggregator = ds.count_cat(color)
+        style = {"color_key": category_colors(embedding), "alpha_range": (200, 255)}
     else:
         aggregator = ds.mean(color) if color else ds.count()
         style = {"cmap": NUMERIC_CMAP if color else DENSITY_CMAP, "norm": "linear" if color else "log"}
@@ -223,8 +225,6 @@ def static_png(embedding: Embedding, path: Path, pixels: int = 1200) -> Path:
         ds.Point("x", "y"),
         aggregator,
         ax=axes,
-        plot_width=pixels,
-        plot_height=pixels,
         x_range=_padded(frame["x"].to_numpy()),
         y_range=_padded(frame["y"].to_numpy()),
         aspect="auto",

@@ -130,8 +130,36 @@ def test_the_verb_writes_a_page_and_a_png(small_hyrax, umap_run):
     from PIL import Image
 
     png = np.asarray(Image.open(directory / "embedding.png").convert("RGB"))
-    coloured = (np.ptp(png.astype(int), axis=2) > 60).sum()
-    assert coloured > 100
+    # The legend stands right of the axes; every one of the 40 points must show as a strong colour.
+    plot_area = png[:, : png.shape[1] * 2 // 3].astype(int)
+    coloured = (np.ptp(plot_area, axis=2) > 100).sum()
+    assert coloured >= 40, f"only {coloured} strongly coloured pixels for 40 points"
+
+
+def test_the_png_shows_each_of_many_sparse_points_in_a_strong_colour(tmp_path):
+    import pandas as pd
+    from PIL import Image
+
+    from hyrax.visualize.embedding import Embedding
+    from hyrax.visualize.plots import static_png
+
+    # 2,000 points along thin curves, as a umap embedding of a small dataset looks: too many for
+    # spreading to widen them, so each must be drawn opaque on its own.
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0, 10, 2000)
+    frame = pd.DataFrame(
+        {
+            "x": x,
+            "y": np.sin(x) * 4 + rng.normal(0, 0.05, 2000),
+            "object_id": [str(i) for i in range(2000)],
+            "label": pd.Categorical(rng.choice(["elliptical", "spiral", "star"], 2000)),
+        }
+    )
+    static_png(Embedding(frame, 2, "label", True), tmp_path / "embedding.png")
+    png = np.asarray(Image.open(tmp_path / "embedding.png").convert("RGB"))
+    plot_area = png[:, : png.shape[1] * 2 // 3].astype(int)
+    coloured = (np.ptp(plot_area, axis=2) > 100).sum()
+    assert coloured >= 500, f"only {coloured} strongly coloured pixels for 2,000 points"
 
 
 def test_vectors_that_are_not_2d_or_3d_are_a_named_error(small_hyrax, umap_run):
