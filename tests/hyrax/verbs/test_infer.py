@@ -81,6 +81,20 @@ def _trained_model(h):
     return load_trained_model(h.config, build_dataset(h.config), weights)
 
 
+def test_the_recorded_weights_are_an_absolute_path_when_results_dir_is_relative(trained, monkeypatch):
+    import json
+
+    from hyrax.inference.results_format import INFER_INFO_NAME
+
+    root, train_dir = trained
+    monkeypatch.chdir(root)
+    h = small_hyrax(root)
+    h.set_config("general.results_dir", "results")
+    results = h.infer()
+    recorded = json.loads((root / results.results_dir / INFER_INFO_NAME).read_text())["weights"]
+    assert recorded == str((train_dir / "model_weights.pth").resolve())
+
+
 def test_infer_on_a_split_uses_the_train_runs_split(trained):
     root, train_dir = trained
     results = small_hyrax(root, infer__split="test", infer__model_weights_file=str(train_dir)).infer()
