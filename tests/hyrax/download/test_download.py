@@ -268,3 +268,31 @@ def test_the_next_train_finds_the_downloaded_folder_by_itself(cutouts, work_dir,
     h.infer()
     inferred = next((work_dir / "results").glob("*-infer-*"))
     assert str(work_dir / "elsewhere") in (inferred / "dataset_config.toml").read_text()
+
+
+def test_failures_are_listed_in_failures_csv_and_a_rerun_fetches_only_them(cutouts, work_dir, capsys):
+    import csv
+
+    from hyrax.results import list_results_dirs
+
+    rows = stars(cutouts)[:3]
+    # One request at a time: a failure of the very first request stops a download, by design.
+    catalog = write_catalog(work_dir / "cat.fits", rows)
+    h = make_hyrax(cutouts, catalog, "legacy_survey", retries=1, concurrent_requests=1)
+    failing_ra = rows[1][1]
+    cutouts.inject(
+        "500", times=2, match=lambda r: any(abs(ra - failing_ra) < 1e-6 and f == "g" for ra, _, f in r.rows)
+    )
+    summary = h.download()
+    assert (summary.fetched, summary.failed) == (5, 1)
+    (run,) = list_results_dirs(h.config["general"]["results_dir"], "download", complete_only=False)
+    with open(run / "failures.csv", newline="", encoding="utf-8") as stream:
+        header, *failed = list(csv.reader(stream))
+    assert header == ["object_id", "filter", "reason"]
+    assert [row[:2] for row in failed] == [[rows[1][0], "g"]] and "500" in failed[0][2]
+    assert f"{rows[1][0]} g" in capsys.readouterr().out
+    cutouts.requests.clear()
+    summary = h.download()
+    assert (summary.fetched, summary.skipped, summary.failed) == (1, 5, 0)
+    assert len(cutouts.requests) == 1
+    check_folder(work_dir / "data" / "cutouts", cutouts, rows, ["g", "r"], SEMI_ARCSEC / 3600)
