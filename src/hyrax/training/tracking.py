@@ -45,8 +45,8 @@ def _add_scalars(writer: Any, values: dict[str, float], step: int) -> None:
         writer.add_scalar(tag, value, step)
 
 
-def _plot_loss_curve(history: list[dict[str, float]], path: Path, title: str) -> None:
-    """Write the train and validation loss per epoch as a PNG."""
+def _plot_loss_curve(history: list[dict[str, float]], path: Path, title: str) -> Any:
+    """Write the train and validation loss per epoch as a PNG; return the matplotlib figure."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -65,9 +65,15 @@ def _plot_loss_curve(history: list[dict[str, float]], path: Path, title: str) ->
     if values and min(values) > 0 and max(values) / min(values) > 10:
         axes.set_yscale("log")
     axes.set(xlabel="epoch", ylabel="loss", title=title)
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    epochs = sorted({int(row["epoch"]) for row in history})
+    if len(epochs) < 3:
+        # With one or two points, an integer locator finds too few whole epochs and falls back to fractions.
+        axes.set_xticks(epochs)
+    else:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend()
     figure.savefig(path, dpi=100)
+    return figure
 
 
 class Tracking:

@@ -228,6 +228,20 @@ def test_loss_curve_is_a_png(finished_run):
     assert width > 100 and height > 100
 
 
+@pytest.mark.parametrize("epochs", [1, 2, 12])
+def test_the_loss_curve_marks_whole_epochs_only(tmp_path, epochs):
+    from hyrax.training.tracking import _plot_loss_curve
+
+    history = [{"epoch": float(e), "train_loss": 1.0 / e, "val_loss": 1.2 / e} for e in range(1, epochs + 1)]
+    figure = _plot_loss_curve(history, tmp_path / LOSS_CURVE_NAME, "run")
+    figure.canvas.draw()
+    (axes,) = figure.axes
+    low, high = axes.get_xlim()
+    shown = [tick for tick in axes.get_xticks() if low <= tick <= high]
+    assert shown and all(float(tick).is_integer() and 1 <= tick <= epochs for tick in shown), shown
+    assert (tmp_path / LOSS_CURVE_NAME).stat().st_size > 0
+
+
 def test_close_is_idempotent_and_detaches(finished_run, mlflow_run):
     tracking, _, _ = finished_run
     client, run = mlflow_run
