@@ -131,10 +131,9 @@ class HyraxModel(torch.nn.Module):
         A subclass without a table of its own uses the table of the nearest model class it derives
         from, so a variant of a model keeps its settings.
         """
-        for klass in cls.__mro__:
-            if klass is HyraxModel or not issubclass(klass, HyraxModel):
-                break
-            table = config["model"].get(klass.__name__)
+        # Mixins in the MRO are not models and have no table; the search ends at HyraxModel itself.
+        for klass in cls.__mro__[: cls.__mro__.index(HyraxModel)]:
+            table = config["model"].get(klass.__name__) if issubclass(klass, HyraxModel) else None
             if isinstance(table, Mapping):
                 return table
         return {}

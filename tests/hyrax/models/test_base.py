@@ -150,6 +150,14 @@ def test_settings_is_the_class_table(config):
 
     assert Variant(config, (1, 8, 8)).settings["latent_dim"] == 5
 
+    class Logging:
+        """A mixin that is not a model, listed before the model in the bases."""
+
+    class MixedVariant(Logging, HyraxAutoencoder):
+        """A variant with a mixin and no table of its own."""
+
+    assert MixedVariant(config, (1, 8, 8)).settings["latent_dim"] == 5
+
 
 def test_save_and_load_round_trip(config, tmp_path):
     model = HyraxLoopback(config, (2,))
