@@ -68,8 +68,10 @@ def find_hsc_sample(start: Path) -> Path | None:
 
 
 def _on_config_inited(app: Any, config: Any) -> None:
-    # Kernels inherit this process's environment: no telemetry from documentation builds.
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from hyrax.process import set_library_environment
+
+    # Kernels inherit this process's environment: no telemetry, and umap's compiled code cached.
+    set_library_environment()
     source = Path(config.hyrax_notebooks_dir or Path(app.confdir).parent / "example_notebooks")
     copies = copy_notebooks(source, Path(app.srcdir) / GENERATED_DIR)
     needing_sample = [copy for copy in copies if requires_hsc_sample(copy)]
@@ -85,11 +87,11 @@ def _on_config_inited(app: Any, config: Any) -> None:
         why = f"{HSC_SAMPLE_ENV} is {os.environ[HSC_SAMPLE_ENV]}, which holds no {HSC_SAMPLE_CATALOG}"
     else:
         why = f"there is no {HSC_SAMPLE_SUBDIR} in {app.confdir} or above it, and {HSC_SAMPLE_ENV} is unset"
+    config.nb_execution_excludepatterns = [
+        *config.nb_execution_excludepatterns,
+        *(f"{GENERATED_DIR}/{copy.name}" for copy in needing_sample),
+    ]
     for copy in needing_sample:
-        config.nb_execution_excludepatterns = [
-            *config.nb_execution_excludepatterns,
-            f"{GENERATED_DIR}/{copy.name}",
-        ]
         logging.getLogger(__name__).info(
             "%s reads the HSC sample, which is absent (%s); it is rendered without outputs.", copy.name, why
         )

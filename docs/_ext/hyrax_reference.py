@@ -337,29 +337,27 @@ def label(kind: str, name: str) -> str:
 # The configuration reference.
 
 
-def default_configuration() -> tuple[Any, Any]:
-    """The default configuration document and its :class:`~hyrax.config.schema.TableSpec`.
+def default_spec() -> Any:
+    """The :class:`~hyrax.config.schema.TableSpec` of the default configuration.
 
     Read as :class:`hyrax.config.manager.ConfigManager` reads it, before any plug-in's defaults.
     """
     from hyrax.config.manager import DEFAULT_CONFIG_PATH, read_toml
     from hyrax.config.schema import spec_from_document
 
-    document = read_toml(DEFAULT_CONFIG_PATH)
-    return document, spec_from_document(document)
+    return spec_from_document(read_toml(DEFAULT_CONFIG_PATH))
 
 
-def iter_tables(document: Any, spec: Any, prefix: str = "") -> Iterator[tuple[str, Any, str]]:
-    """Yield ``(dotted name, TableSpec, description)`` for every table, nested ones after their parent.
+def iter_tables(spec: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Yield ``(dotted name, TableSpec)`` for every table, nested ones after their parent.
 
-    The description is ``TableSpec.description``: the comment on the table's ``[name]`` line and the
-    comments set a blank line apart above its first key (a comment right above a key is the key's).
+    A table's ``description`` is the comment on its ``[name]`` line and the comments set a blank line
+    apart above its first key (a comment right above a key is the key's).
     """
     for name, table_spec in spec.tables.items():
         dotted = f"{prefix}.{name}" if prefix else name
-        item = document.get(name) if hasattr(document, "get") else None
-        yield dotted, table_spec, table_spec.description
-        yield from iter_tables(item if item is not None else {}, table_spec, dotted)
+        yield dotted, table_spec
+        yield from iter_tables(table_spec, dotted)
 
 
 def is_secret(name: str, key_spec: Any) -> bool:
@@ -382,8 +380,7 @@ def configuration_page() -> str:
     """The configuration reference, as MyST markdown."""
     from hyrax.config.manager import DEFAULT_CONFIG_PATH
 
-    document, spec = default_configuration()
-    tables = list(iter_tables(document, spec))
+    tables = list(iter_tables(default_spec()))
     lines = [
         "(config-reference)=",
         "# Configuration reference",
@@ -403,16 +400,16 @@ def configuration_page() -> str:
         "The tables:",
         "",
     ]
-    for name, _, _ in tables:
+    for name, _ in tables:
         indent = "  " * name.count(".")
         lines.append(f"{indent}- {{ref}}`[{name}] <{label('config', name)}>`")
     lines.append("")
-    for name, table_spec, header in tables:
+    for name, table_spec in tables:
         depth = name.count(".") + 2
         lines += [f"({label('config', name)})=", f"{'#' * depth} `[{name}]`", ""]
         notes = []
-        if header:
-            notes.append(md_text(header))
+        if table_spec.description:
+            notes.append(md_text(table_spec.description))
         if table_spec.open:
             notes.append("*Open table*: any key is accepted and passed on.")
         if table_spec.tables:
@@ -740,8 +737,7 @@ def generate(out_dir: str | Path) -> list[Path]:
     written = [out_dir / "configuration.md"]
     _write(written[0], configuration_page())
 
-    document, spec = default_configuration()
-    tables = [name for name, _, _ in iter_tables(document, spec)]
+    tables = [name for name, _ in iter_tables(default_spec())]
     names = VERB_REGISTRY.names()
     parsers = verb_parsers()
     verbs_dir = out_dir / "verbs"
