@@ -124,7 +124,6 @@ class ConfigManager:
         self.defaults = read_toml(DEFAULT_CONFIG_PATH)
         self.spec: TableSpec = spec_from_document(self.defaults)
         self.plugin_config_files: list[Path] = []
-        self._defaults_version = 0
         self._rendered: tuple[bytes | None, str] | None = None
         user = read_toml(self.config_file).unwrap() if self.config_file else {}
         runtime = dict(runtime_config or {})
@@ -160,7 +159,7 @@ class ConfigManager:
         self._merge_plugin_document(_parse_toml(toml_text, origin), origin, Path.cwd(), override=False)
 
     def _merge_plugin_document(self, document: Any, origin: str, base_dir: Path, override: bool) -> None:
-        self._defaults_version += 1
+        self._rendered = None  # the commented defaults change
         spec = spec_from_document(document)
         _merge_documents(self.defaults, document)
         if override:
@@ -221,7 +220,7 @@ class ConfigManager:
         verbs on one configuration.
         """
         try:
-            state = pickle.dumps((self._defaults_version, self.config.to_dict()))
+            state = pickle.dumps(self.config.to_dict())
         except (pickle.PicklingError, TypeError, AttributeError):
             state = None
         if state is None or self._rendered is None or self._rendered[0] != state:

@@ -158,3 +158,12 @@ def test_a_plug_in_defined_at_run_time_adds_checked_keys_with_their_comments(tmp
         manager.add_defaults("[model.Broken\nx = 1", origin="a cell")
     written = manager.write_runtime_config(tmp_path).read_text()
     assert "# [>= 1] Width of the hidden layer.\nhidden = 32" in written
+
+
+def test_defaults_added_after_a_run_reach_the_next_runtime_config(tmp_path):
+    manager = ConfigManager()
+    first = manager.write_runtime_config(tmp_path).read_text()
+    assert "[model.LateNet]" not in first
+    manager.add_defaults("[model.LateNet]\n# [>= 1] Depth of the net.\ndepth = 2\n", origin="a cell")
+    second = manager.write_runtime_config(tmp_path).read_text()
+    assert "# [>= 1] Depth of the net.\ndepth = 2" in second
