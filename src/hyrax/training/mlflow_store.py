@@ -61,6 +61,13 @@ def config_params(config: Mapping, prefix: str = "") -> dict[str, str]:
     return params
 
 
+def ending_status(error: BaseException | None) -> str:
+    """The MLflow status of a run ending with ``error``: FINISHED for None, KILLED for Ctrl-C, else FAILED."""
+    if error is None:
+        return "FINISHED"
+    return "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+
+
 class MlflowRun:
     """One run in the shared SQLite store, written through its own client: no global MLflow state."""
 

@@ -16,7 +16,7 @@ import torch
 from ignite.engine import Engine, Events
 
 from hyrax.config import RUNTIME_CONFIG_NAME
-from hyrax.training.mlflow_store import OpeningMlflowRun, open_run, record_run, scalars
+from hyrax.training.mlflow_store import OpeningMlflowRun, ending_status, open_run, record_run, scalars
 
 logger = logging.getLogger(__name__)
 
@@ -193,10 +193,7 @@ class Tracking:
         return self
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, traceback: Any) -> None:
-        if exc_type is None:
-            self.close("FINISHED")
-        else:
-            self.close("KILLED" if issubclass(exc_type, KeyboardInterrupt) else "FAILED")
+        self.close(ending_status(exc))
 
 
 def attach_tracking(

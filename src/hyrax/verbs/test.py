@@ -96,9 +96,9 @@ class Test(Verb):
                 evaluation = evaluate(model, loader, device=device)
                 seconds = time.perf_counter() - started
                 artifacts = _write_report(results_dir, evaluation, dataset, trained.weights)
-            except BaseException:
+            except BaseException as error:
                 if run is not None:
-                    run.close("FAILED", [])
+                    run.close(mlflow_store.ending_status(error), [])
                 raise
             if run is not None:
                 mlflow_store.record_run(

@@ -134,3 +134,32 @@ def test_test_data_with_more_classes_than_the_model_stops_before_any_results(cla
     with pytest.raises(ModelDataError, match="needs labelled data"):
         small_hyrax(root, **random_data, **{"data_set.HyraxRandomDataset.num_classes": 0}).test()
     assert list_results_dirs(root / "results", "test", complete_only=False) == before
+
+
+@hyrax_model("InterruptedCNN", force=True)
+class InterruptedCNN(HyraxCNN):
+    """HyraxCNN stopped by Ctrl-C in the evaluation, after the trial batch it is built with."""
+
+    calls: ClassVar[int] = 0
+
+    def forward(self, x):
+        type(self).calls += 1
+        if type(self).calls > 1:
+            raise KeyboardInterrupt
+        return super().forward(x)
+
+
+def test_a_test_stopped_by_ctrl_c_is_killed_in_mlflow(classifier):
+    root, _ = classifier
+    InterruptedCNN.calls = 0
+    h = small_hyrax(root, model="InterruptedCNN", **{"train.mlflow": True})
+    with pytest.raises(KeyboardInterrupt):
+        h.test()
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'results' / 'mlflow' / 'mlflow.db'}")
+    runs = client.search_runs(
+        [client.get_experiment_by_name("hyrax").experiment_id], "tags.`hyrax.verb` = 'test'"
+    )
+    assert [run.info.status for run in runs if run.info.status != "FINISHED"] == ["KILLED"]
