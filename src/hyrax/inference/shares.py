@@ -125,12 +125,13 @@ def infer_share(local_rank: int, job: InferJob) -> int:
     # One process inferring everything reads the dataset directly, without a Subset's index lookups.
     whole = indices is None and world_size == 1
     loader = make_data_loader(dataset, None if whole else share, loading, shuffle=False, seed=seed)
-    if not settings["onnx_model"]:
+    if settings["onnx_model"]:
+        if len(everything):
+            model.check_item_shape(tuple(dataset[int(everything[0])]["data"].shape))
+    else:
         model = load_trained_model(
             config, dataset, trained.weights, indices=everything, collate_fn=loader.collate_fn, device=device
         )
-    elif len(everything):
-        model.check_item_shape(tuple(dataset[int(everything[0])]["data"].shape))
     folder = part_dir(results_dir, rank)
     folder.mkdir(parents=True, exist_ok=True)
     if rank == 0:

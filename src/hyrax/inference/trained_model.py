@@ -80,9 +80,11 @@ def find_trained_weights(
 
     if not configured or Path(configured).is_dir():
         train_dir = resolve_input_dir(configured, "train", results_root)  # False: the most recent
-        how = f"the train results directory {key} names"
-        if not configured:
-            how = f"the most recent complete train run ({key} = false)"
+        how = (
+            f"the train results directory {key} names"
+            if configured
+            else f"the most recent complete train run ({key} = false)"
+        )
         runtime = train_dir / RUNTIME_CONFIG_NAME
         if runtime.is_file():  # the train run's own train.weights_filename comes first
             name = read_toml(runtime).unwrap().get("train", {}).get("weights_filename")

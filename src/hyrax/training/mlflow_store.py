@@ -168,10 +168,11 @@ class OpeningMlflowRun:
     def close(self, status: str, artifacts: list[Path]) -> None:
         """As :meth:`MlflowRun.close`; a run that failed to open raises its error only if ``status`` is
         FINISHED, since otherwise the training is already stopping on an error."""
-        if self._opening.exception() is None:
+        error = self._opening.exception()
+        if error is None:
             self._opening.result().close(status, artifacts)
         elif status == "FINISHED":
-            raise self._opening.exception()
+            raise error
 
 
 def open_run(

@@ -8,7 +8,7 @@ Process 0 (rank 0) alone logs, shows progress and writes files.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import ignite.distributed as idist
 import numpy as np
 import torch
 from ignite.engine import Engine, Events
+from torch.utils.data import DataLoader
 
 from hyrax.datasets.loading import build_dataset, make_data_loader
 from hyrax.datasets.splits import SplitsNotFoundError, load_splits, save_splits, splits_from_config
@@ -87,7 +88,9 @@ def _check_resumable(trainer: Engine, checkpoint: Path, epoch_length: int, epoch
         )
 
 
-def _loaders(dataset: Any, splits: dict[str, np.ndarray], loader_config: Mapping, seed: int) -> tuple:
+def _loaders(
+    dataset: Any, splits: dict[str, np.ndarray], loader_config: Mapping, seed: int
+) -> tuple[DataLoader, Any, DataLoader | None, Callable]:
     """The train loader (shared among processes), its sampler, the validation loader or None, and the
     collate function."""
     plain = make_data_loader(dataset, splits["train"], loader_config, shuffle=False, seed=seed)
@@ -182,11 +185,13 @@ def train_process(local_rank: int, job: TrainingJob) -> HyraxModel:
     def score() -> float | None:
         return scored.state.metrics.get("loss")
 
+    plateau = isinstance(model.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
     def step_scheduler(engine: Engine) -> None:
-        if not isinstance(model.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        if not plateau:
             model.scheduler.step()
-        elif score() is not None:
-            model.scheduler.step(score())
+        elif (loss := score()) is not None:
+            model.scheduler.step(loss)
 
     if model.scheduler is not None:
         trainer.add_event_handler(Events.EPOCH_COMPLETED, step_scheduler)

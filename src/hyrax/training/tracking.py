@@ -65,12 +65,8 @@ def _plot_loss_curve(history: list[dict[str, float]], path: Path, title: str) ->
     if values and min(values) > 0 and max(values) / min(values) > 10:
         axes.set_yscale("log")
     axes.set(xlabel="epoch", ylabel="loss", title=title)
-    epochs = sorted({int(row["epoch"]) for row in history})
-    if len(epochs) < 3:
-        # With one or two points, an integer locator finds too few whole epochs and falls back to fractions.
-        axes.set_xticks(epochs)
-    else:
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    # One tick is enough: by default the locator wants two and falls back to fractions after one epoch.
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     axes.legend()
     figure.savefig(path, dpi=100)
     return figure

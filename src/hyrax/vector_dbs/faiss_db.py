@@ -29,6 +29,9 @@ from hyrax.vector_dbs.base import (
 logger = logging.getLogger(__name__)
 
 _FORMAT_VERSION = 1
+_SETTINGS = "settings.json"
+_VECTORS = "vectors.f32"
+_INDEX = "index.faiss"
 _CHUNK = 200_000  # rows read from vectors.f32 at once when indexing or searching exactly
 
 
@@ -59,12 +62,12 @@ class FaissDB(VectorDB):
     # ----- files -----
 
     def _write_state(self) -> None:
-        write_text_atomically(self._folder / "settings.json", json.dumps(self._state, indent=1))
+        write_text_atomically(self._folder / _SETTINGS, json.dumps(self._state, indent=1))
 
     def _matrix(self) -> np.ndarray:
         if self._n == 0:
             return np.empty((0, self.dim or 0), np.float32)
-        return np.memmap(self._folder / "vectors.f32", np.float32, "r", shape=(self._n, self.dim))
+        return np.memmap(self._folder / _VECTORS, np.float32, "r", shape=(self._n, self.dim))
 
     def _open(self) -> dict[str, Any] | None:
         self._faiss = import_optional("faiss", "faiss")
@@ -72,10 +75,10 @@ class FaissDB(VectorDB):
         self._n, self._ids, self._rows, self._columns = 0, [], {}, {}
         self._index, self._stale, self._pending = None, True, []
         self._dirty, self._lock = False, None
-        if not (self._folder / "settings.json").exists():
+        if not (self._folder / _SETTINGS).exists():
             self._state = {"format_version": _FORMAT_VERSION, "count": 0, "clean": True, "trained_on": 0}
             return None
-        self._state = json.loads((self._folder / "settings.json").read_text())
+        self._state = json.loads((self._folder / _SETTINGS).read_text())
         self._n = int(self._state["count"])
         if self._n:
             self._load_records()
@@ -85,8 +88,8 @@ class FaissDB(VectorDB):
                 "state, and rebuilding its index.",
                 self.where,
             )
-        elif (self._folder / "index.faiss").exists() and self._n > self.exact_limit:
-            self._index = self._faiss.read_index(str(self._folder / "index.faiss"))
+        elif (self._folder / _INDEX).exists() and self._n > self.exact_limit:
+            self._index = self._faiss.read_index(str(self._folder / _INDEX))
             self._stale = self._index.ntotal != self._n
         return {key: self._state.get(key) for key in ("dim", "metric", "metadata_fields")}
 
@@ -122,11 +125,11 @@ class FaissDB(VectorDB):
         """Write the index, the records and the settings of everything upserted since opening."""
         self._sync_index()
         if self._index is not None:
-            with replacing(self._folder / "index.faiss") as temporary:
+            with replacing(self._folder / _INDEX) as temporary:
                 self._faiss.write_index(self._index, str(temporary))
         else:
             # An index left by a session with a smaller exact_limit no longer matches the vectors.
-            (self._folder / "index.faiss").unlink(missing_ok=True)
+            (self._folder / _INDEX).unlink(missing_ok=True)
         import pyarrow as pa
         from pyarrow import feather
 
@@ -155,12 +158,12 @@ class FaissDB(VectorDB):
         for name, values in metadata.items():
             _check_kind(self._columns.get(name), values, name)
         if old.any():
-            stored = np.memmap(self._folder / "vectors.f32", np.float32, "r+", shape=(self._n, self.dim))
+            stored = np.memmap(self._folder / _VECTORS, np.float32, "r+", shape=(self._n, self.dim))
             stored[rows[old]] = vectors[old]
             stored.flush()
             del stored
         if n_new:
-            with open(self._folder / "vectors.f32", "r+b" if self._n else "wb") as file:
+            with open(self._folder / _VECTORS, "r+b" if self._n else "wb") as file:
                 file.seek(self._n * self.dim * 4)
                 file.write(vectors[new].tobytes())
             for object_id, row in zip(np.asarray(ids, dtype=object)[new], rows[new], strict=True):
