@@ -55,6 +55,14 @@ class Embedding:
     fields: list[str] = field(default_factory=list)
     source: Any = None
 
+    def __post_init__(self) -> None:
+        import pandas as pd
+
+        # The plots read the categories (and their order, for the colours) from the column's dtype.
+        column = self.frame[self.color] if self.color else None
+        if self.categorical and column is not None and not isinstance(column.dtype, pd.CategoricalDtype):
+            self.frame[self.color] = column.astype(str).astype("category")
+
     @property
     def columns(self) -> list[str]:
         """The columns hover and the selection table show: the object id, the colour, the fields."""
@@ -213,8 +221,6 @@ def load_embedding(config: Mapping, input_dir: str | Path) -> Embedding:
         columns[LABEL_FIELD] = _label_names(source, rows["label"])
     frame = pd.DataFrame(columns)
     categorical = color is not None and _categorical(frame[color])
-    if categorical and not isinstance(frame[color].dtype, pd.CategoricalDtype):
-        frame[color] = frame[color].astype(str).astype("category")
     logger.info("Loaded %d points of %s%s", len(frame), input_dir, f", coloured by {color}" if color else "")
     return Embedding(frame, dims, color, categorical, fields, source)
 

@@ -152,7 +152,8 @@ def test_the_png_shows_each_of_many_sparse_points_in_a_strong_colour(tmp_path):
             "x": x,
             "y": np.sin(x) * 4 + rng.normal(0, 0.05, 2000),
             "object_id": [str(i) for i in range(2000)],
-            "label": pd.Categorical(rng.choice(["elliptical", "spiral", "star"], 2000)),
+            # Plain strings: the Embedding makes them categories.
+            "label": rng.choice(["elliptical", "spiral", "star"], 2000),
         }
     )
     static_png(Embedding(frame, 2, "label", True), tmp_path / "embedding.png")
