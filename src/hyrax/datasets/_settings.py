@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hyrax.errors import ConfigError, did_you_mean
 
 
-def check_number(value: Any, key: str, low: float, high: float | None = None, *, integer=False, above=False):
-    """Return ``value`` if it is a number (an int if ``integer``) >= ``low`` (> when ``above``) and
-    <= ``high``; otherwise raise ConfigError naming ``key``."""
-    number = not isinstance(value, bool) and isinstance(value, int if integer else (int, float))
+def check_number(
+    value: Any, key: str, low: float, high: float | None = None, *, integer=False, above=False, example=None
+):
+    """Return ``value`` if it is a number (an integer if ``integer``; numpy's count) >= ``low`` (> when
+    ``above``) and <= ``high``; otherwise raise ConfigError naming ``key`` (and ``example``, if given)."""
+    kind = numbers.Integral if integer else numbers.Real
+    number = not isinstance(value, bool) and isinstance(value, kind)
     if not (number and (value > low if above else value >= low) and (high is None or value <= high)):
         bound = f"{'>' if above else '>='} {low}" if high is None else f"from {low} to {high}"
         noun = "an integer" if integer else "a number"
-        raise ConfigError(f"{key} must be {noun} {bound}; got {value!r}.", key=key)
+        suggestion = f", e.g. {example}" if example is not None else ""
+        raise ConfigError(f"{key} must be {noun} {bound}{suggestion}; got {value!r}.", key=key)
     return value
 
 

@@ -39,7 +39,7 @@ from hyrax.datasets._fits_reading import ImageReadError, fill_nonfinite, image_s
 from hyrax.datasets._settings import check_choice, check_number, config_or_defaults, positive_ints
 from hyrax.datasets.base import HyraxDataset
 from hyrax.datasets.catalogs import catalog_column, column_values, read_catalog
-from hyrax.datasets.transforms import SCALINGS, HyraxImageDataset, crop_or_pad
+from hyrax.datasets.transforms import DEFAULT_SCALING, SCALINGS, HyraxImageDataset, crop_or_pad
 from hyrax.errors import ConfigError, DataError, did_you_mean
 
 logger = logging.getLogger(__name__)
@@ -119,9 +119,11 @@ class FitsImageDataSet(HyraxImageDataset, HyraxDataset):
         self._nan_mode = check_choice(table["nan_mode"], f"{self._key}.nan_mode", NAN_MODES)
         self._on_missing = check_choice(table["on_missing"], f"{self._key}.on_missing", ON_MISSING)
         # Tables of subclasses written before the key existed lack it; they get the same default.
-        scaling = table.get("scaling", next(iter(SCALINGS)))
+        scaling = table.get("scaling", DEFAULT_SCALING)
         self.scaling = check_choice(scaling, f"{self._key}.scaling", SCALINGS)
-        self._nan_quantile = float(check_number(table["nan_quantile"], f"{self._key}.nan_quantile", 0, 1))
+        self._nan_quantile = float(
+            check_number(table["nan_quantile"], f"{self._key}.nan_quantile", 0, 1, example=0.05)
+        )
         shape = table["shape"]
         if shape is not False and not positive_ints(shape, 2):
             raise ConfigError(

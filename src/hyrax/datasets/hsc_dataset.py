@@ -16,15 +16,15 @@ from collections.abc import Mapping
 
 import numpy as np
 
-# rebuild_manifest is imported so that hyrax.datasets.hsc_dataset.rebuild_manifest keeps working.
-from hyrax.datasets.cutout_folder import (  # noqa: F401
+# rebuild_manifest is re-exported so that hyrax.datasets.hsc_dataset.rebuild_manifest keeps working.
+from hyrax.datasets.cutout_folder import (
     MANIFEST_NAME,
     cutout_folder,
     filter_sort_key,
     read_manifest,
-    rebuild_manifest,
     scan_folder,
 )
+from hyrax.datasets.cutout_folder import rebuild_manifest as rebuild_manifest
 from hyrax.datasets.fits_image_dataset import FitsImageDataSet, ObjectFiles
 from hyrax.errors import DataError, did_you_mean
 

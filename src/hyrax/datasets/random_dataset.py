@@ -27,10 +27,14 @@ class NumberedIds(Sequence):
         return self.count
 
     def __getitem__(self, index: Any) -> Any:
-        # Indexing a range gives Python's handling of negative indices, slices and IndexError.
+        # Indexing a range gives Python's handling of negative indices and slices.
         if isinstance(index, slice):
             return [self[i] for i in range(self.count)[index]]
-        return f"{self.prefix}{range(self.count)[index]:0{self.width}d}"
+        try:
+            position = range(self.count)[index]
+        except IndexError:
+            raise IndexError(f"id index {index} is out of range for {self.count} objects") from None
+        return f"{self.prefix}{position:0{self.width}d}"
 
 
 class HyraxRandomDataset(HyraxImageDataset, HyraxDataset):

@@ -124,6 +124,7 @@ def asinh_scale(image: np.ndarray) -> np.ndarray:
 
 
 SCALINGS = {"asinh": asinh_scale, "robust": robust_scale, "none": None}
+DEFAULT_SCALING = "asinh"
 """The per-image scalings of the FITS datasets' ``scaling`` key, with their function (None keeps the
 pixel values); the first is the default."""
 

@@ -20,6 +20,7 @@ import numpy as np
 from hyrax.datasets.cutout_folder import (
     JOURNAL_NAME,
     MANIFEST_NAME,
+    STATUSES,
     cutout_filename,
     format_time,
     write_manifest_in_chunks,
@@ -94,7 +95,7 @@ def write_manifest(
         "filter": max(len(name.encode()) for name in filters),
         "filename": max((len(quote(object_id, safe="")) for object_id in ids), default=1)
         + max(len(f"_{name}.fits") for name in filters),
-        "status": max(len(status) for status in ("ok", "no data", "failed", "not tried")),
+        "status": max(len(status) for status in STATUSES),
         "time": len(format_time(0)),
     }
 

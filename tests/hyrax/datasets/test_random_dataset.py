@@ -59,6 +59,12 @@ def test_ids_are_unique_and_widen_past_a_million():
         NumberedIds("x", 5)[5]
 
 
+def test_an_id_index_out_of_range_says_how_many_objects_there_are():
+    with pytest.raises(IndexError, match="id index 5 is out of range for 5 objects"):
+        NumberedIds("x", 5)[5]
+    assert NumberedIds("x", 5)[np.int64(-1)] == "x000004"
+
+
 def test_a_huge_dataset_costs_nothing_up_front():
     dataset = make(size=10**9, shape=[1, 2, 2], num_classes=0)
     item = dataset[10**9 - 1]

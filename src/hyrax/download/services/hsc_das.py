@@ -36,13 +36,19 @@ class HSCDataArchive(CutoutService):
 
     def coordinate_list(self, batch: list[CutoutRequest]) -> str:
         """The list file: a header of ``_COLUMNS``, then one line per cutout (line 2 is ``batch[0]``)."""
-        flags = " ".join(str(layer in self.shape.layers).lower() for layer in LAYERS)
-        size = f"{self.shape.semi_width_deg:.10e}deg {self.shape.semi_height_deg:.10e}deg"
-        image = f"{self.table['rerun']} {self.table['image_type']}"
-        lines = [
-            f"{image} {request.filter} any {request.ra:.10f}deg {request.dec:.10f}deg {size} {flags}"
+        same = {
+            "rerun": str(self.table["rerun"]),
+            "type": str(self.table["image_type"]),
+            "tract": "any",
+            "sw": f"{self.shape.semi_width_deg:.10e}deg",
+            "sh": f"{self.shape.semi_height_deg:.10e}deg",
+            **{layer: str(layer in self.shape.layers).lower() for layer in LAYERS},
+        }
+        rows = [
+            {**same, "filter": request.filter, "ra": f"{request.ra:.10f}deg", "dec": f"{request.dec:.10f}deg"}
             for request in batch
         ]
+        lines = [" ".join(row[column] for column in _COLUMNS) for row in rows]
         return "\n".join(["#? " + " ".join(_COLUMNS), *lines]) + "\n"
 
     def fetch(self, session: Any, batch: list[CutoutRequest], timeout: float) -> Iterator[tuple]:
