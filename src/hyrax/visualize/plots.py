@@ -211,7 +211,7 @@ def static_png(embedding: Embedding, path: Path) -> Path:
     from matplotlib.figure import Figure
 
     frame, color = embedding.frame, embedding.color
-    figure = Figure(figsize=(8, 7), dpi=150)
+    figure = Figure(figsize=(8, 7), dpi=150, layout="constrained")
     axes = figure.subplots()
     if color and embedding.categorical:
         # Opaque from one object per pixel up: datashader's default fades sparse points almost to white.
@@ -241,7 +241,6 @@ def static_png(embedding: Embedding, path: Path) -> Path:
     axes.set_xlabel("UMAP 1")
     axes.set_ylabel("UMAP 2")
     axes.set_title(f"{len(frame):,} objects" + (f" coloured by {color}" if color else ""))
-    figure.tight_layout()
     figure.savefig(path)
     return path
 
